@@ -1,0 +1,115 @@
+//! `/keys` (Chaves): gateway tokens. The secret is shown in full only in the
+//! create response; lists show it masked.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Json, ListOut, ListParams, Query, Ws};
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::ids::KeyId;
+use crate::keys::{self, NewKey};
+use crate::model::{GatewayKey, GatewayKind};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(delete_key))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    pub gateway: GatewayKind,
+    pub name: Option<String>,
+    /// Generated when omitted (`whsec_…` for `generic`).
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOut {
+    pub id: KeyId,
+    pub gateway: GatewayKind,
+    pub name: String,
+    /// In full in the create response only; masked everywhere else.
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn key_out(k: GatewayKey, secret: String) -> KeyOut {
+    KeyOut {
+        id: k.id,
+        gateway: k.gateway,
+        name: k.name,
+        secret,
+        created_at: k.created_at,
+    }
+}
+
+#[utoipa::path(post, path = "/keys", tag = "keys", request_body = KeyIn,
+    responses((status = 201, body = KeyOut), (status = 422, body = ErrorBody)))]
+async fn create_key(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Json(body): Json<KeyIn>,
+) -> Result<(StatusCode, Json<KeyOut>), ApiError> {
+    let new = NewKey {
+        gateway: body.gateway,
+        name: body.name,
+        secret: body.secret,
+    };
+    let created = keys::create_key(
+        state.store.as_ref(),
+        &state.sealer,
+        &ws,
+        new,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(key_out(created.key, created.secret)),
+    ))
+}
+
+#[utoipa::path(get, path = "/keys", tag = "keys", params(ListParams),
+    responses((status = 200, body = ListOut<KeyOut>)))]
+async fn list_keys(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Query(params): Query<ListParams>,
+) -> Result<Json<ListOut<KeyOut>>, ApiError> {
+    let page = params.page()?;
+    let rows = keys::list_keys(state.store.as_ref(), &state.sealer, &ws, &page).await?;
+    Ok(Json(ListOut::from_rows(
+        rows,
+        &page,
+        |(k, _)| k.id.to_string(),
+        |(k, m)| key_out(k, m),
+    )))
+}
+
+#[utoipa::path(delete, path = "/keys/{id}", tag = "keys",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_key(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || ApiError::NotFound("key not found".into());
+    let id = KeyId::parse(&id).ok_or_else(not_found)?;
+    state
+        .store
+        .delete_key(&ws, &id)
+        .await
+        .map_err(|e| match e {
+            crate::storage::StoreError::NotFound => not_found(),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

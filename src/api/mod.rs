@@ -1,0 +1,84 @@
+//! The REST API under `/api/v1` (DESIGN.md § REST API). Each resource file
+//! exports an `OpenApiRouter` whose routes are registered together with
+//! their OpenAPI description, so `/api/v1/openapi.json` cannot drift from
+//! the routes. Every route sits behind the bearer-token middleware.
+
+pub mod categories;
+pub mod extract;
+pub mod inbound_urls;
+pub mod keys;
+pub mod products;
+pub mod students;
+pub mod workspace;
+
+use std::sync::Arc;
+
+use axum::extract::Extension;
+use axum::middleware;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use extract::Json;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gancho", description = "Webhook integration hub for online-course platforms"),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "workspace"), (name = "catalog"), (name = "students"),
+        (name = "inbound"), (name = "keys"), (name = "meta")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// This API's own description.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(Extension(doc): Extension<Arc<OpenApiDoc>>) -> Json<OpenApiDoc> {
+    Json(doc.as_ref().clone())
+}
+
+/// The OpenAPI document and the `/api/v1` routes it describes.
+pub fn routes() -> (Router<AppState>, OpenApiDoc) {
+    let v1 = OpenApiRouter::new()
+        .merge(workspace::router())
+        .merge(products::router())
+        .merge(categories::router())
+        .merge(students::router())
+        .merge(inbound_urls::router())
+        .merge(keys::router())
+        .routes(routes!(openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// The `/api/v1` router, with the token middleware on every route.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = routes();
+    routes
+        .layer(Extension(Arc::new(doc)))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::require_token,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,264 @@
+//! `/students`: lookup by e-mail, detail with current access, creation by
+//! hand, and manual grants.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Json, ListOut, ListParams, Query, Ws};
+use crate::app::AppState;
+use crate::catalog::student::{self, Access, NewStudent};
+use crate::error::{ApiError, ErrorBody};
+use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
+use crate::model::{GatewayKind, Grant, GrantSource, GrantTarget, Student, StudentStatus};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_students, create_student))
+        .routes(routes!(get_student))
+        .routes(routes!(create_grant))
+        .routes(routes!(delete_grant))
+}
+
+/// Where a grant came from: `{gateway, transaction_id, subscription_id}` or `{manual: true}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SourceOut {
+    Gateway {
+        gateway: GatewayKind,
+        transaction_id: String,
+        subscription_id: Option<String>,
+    },
+    Manual {
+        manual: bool,
+    },
+}
+
+/// A current grant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantOut {
+    pub id: GrantId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ProductId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<CategoryId>,
+    /// The products this grant covers now (a category's current products).
+    pub product_ids: Vec<ProductId>,
+    pub source: SourceOut,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl GrantOut {
+    fn new(grant: Grant, product_ids: Vec<ProductId>) -> Self {
+        let (product_id, category_id) = match grant.target {
+            GrantTarget::Product(p) => (Some(p), None),
+            GrantTarget::Category(c) => (None, Some(c)),
+        };
+        let source = match grant.source {
+            GrantSource::Manual => SourceOut::Manual { manual: true },
+            GrantSource::Gateway {
+                gateway,
+                transaction_id,
+                subscription_id,
+            } => SourceOut::Gateway {
+                gateway,
+                transaction_id,
+                subscription_id,
+            },
+        };
+        Self {
+            id: grant.id,
+            product_id,
+            category_id,
+            product_ids,
+            source,
+            granted_at: grant.granted_at,
+            expires_at: grant.expires_at,
+            revoked_at: grant.revoked_at,
+        }
+    }
+}
+
+impl From<Access> for GrantOut {
+    fn from(a: Access) -> Self {
+        Self::new(a.grant, a.product_ids)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentOut {
+    pub id: StudentId,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub status: StudentStatus,
+    pub created_at: DateTime<Utc>,
+    /// Current grants with their source.
+    pub access: Vec<GrantOut>,
+}
+
+async fn student_out(
+    state: &AppState,
+    ws: &WorkspaceId,
+    s: Student,
+) -> Result<StudentOut, ApiError> {
+    let access =
+        student::current_access(state.store.as_ref(), ws, &s.id, state.clock.now()).await?;
+    Ok(StudentOut {
+        id: s.id,
+        email: s.email,
+        name: s.name,
+        phone: s.phone,
+        status: s.status,
+        created_at: s.created_at,
+        access: access.into_iter().map(GrantOut::from).collect(),
+    })
+}
+
+fn parse_id(raw: &str) -> Result<StudentId, ApiError> {
+    StudentId::parse(raw).ok_or_else(|| ApiError::NotFound("student not found".into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StudentQuery {
+    /// Exact e-mail (trimmed, case-insensitive).
+    pub email: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/students", tag = "students", params(StudentQuery),
+    responses((status = 200, body = ListOut<StudentOut>), (status = 422, body = ErrorBody)))]
+async fn list_students(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Query(q): Query<StudentQuery>,
+) -> Result<Json<ListOut<StudentOut>>, ApiError> {
+    let page = ListParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let rows = match &q.email {
+        Some(email) => student::find_by_email(state.store.as_ref(), &ws, email)
+            .await?
+            .into_iter()
+            .collect(),
+        None => state.store.list_students(&ws, &page).await?,
+    };
+    let list = ListOut::from_rows(rows, &page, |s| s.id.to_string(), |s| s);
+    let mut items = Vec::with_capacity(list.items.len());
+    for s in list.items {
+        items.push(student_out(&state, &ws, s).await?);
+    }
+    Ok(Json(ListOut {
+        items,
+        next_cursor: list.next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudentIn {
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[utoipa::path(post, path = "/students", tag = "students", request_body = StudentIn,
+    responses((status = 201, body = StudentOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_student(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Json(body): Json<StudentIn>,
+) -> Result<(StatusCode, Json<StudentOut>), ApiError> {
+    let new = NewStudent {
+        email: body.email,
+        name: body.name,
+        phone: body.phone,
+    };
+    let s = student::create_student(state.store.as_ref(), &ws, new, state.clock.now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(student_out(&state, &ws, s).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/students/{id}", tag = "students",
+    responses((status = 200, body = StudentOut), (status = 404, body = ErrorBody)))]
+async fn get_student(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+) -> Result<Json<StudentOut>, ApiError> {
+    let s = student::get_student(state.store.as_ref(), &ws, &parse_id(&id)?).await?;
+    Ok(Json(student_out(&state, &ws, s).await?))
+}
+
+/// Exactly one of `product_id` and `category_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantIn {
+    pub product_id: Option<ProductId>,
+    pub category_id: Option<CategoryId>,
+    /// When the access ends; absent for lifetime access.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(post, path = "/students/{id}/grants", tag = "students", request_body = GrantIn,
+    responses((status = 201, body = GrantOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_grant(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<GrantIn>,
+) -> Result<(StatusCode, Json<GrantOut>), ApiError> {
+    let target = match (body.product_id, body.category_id) {
+        (Some(p), None) => GrantTarget::Product(p),
+        (None, Some(c)) => GrantTarget::Category(c),
+        _ => {
+            return Err(ApiError::Validation(
+                "give exactly one of product_id and category_id".into(),
+            ))
+        }
+    };
+    let student_id = parse_id(&id)?;
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let grant =
+        student::grant_manually(store, &ws, &student_id, target, body.expires_at, now).await?;
+    let access = student::current_access(store, &ws, &student_id, now).await?;
+    let products = access
+        .into_iter()
+        .find(|a| a.grant.id == grant.id)
+        .map(|a| a.product_ids)
+        .unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(GrantOut::new(grant, products))))
+}
+
+#[utoipa::path(delete, path = "/students/{id}/grants/{grant_id}", tag = "students",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_grant(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path((id, grant_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let grant_id =
+        GrantId::parse(&grant_id).ok_or_else(|| ApiError::NotFound("grant not found".into()))?;
+    student::revoke_manually(
+        state.store.as_ref(),
+        &ws,
+        &parse_id(&id)?,
+        &grant_id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,199 @@
+//! Start-up and shutdown: open the store, make sure the default workspace
+//! and its admin token exist, serve the API and inbound URLs, and run the
+//! background tasks under one cancellation token (STYLE.md § 5).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{Config, DatabaseUrl};
+use crate::ids::{ApiKeyId, WorkspaceId};
+use crate::inbound::access;
+use crate::keys::Sealer;
+use crate::model::{ApiKey, Workspace};
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::Store;
+
+/// How often the expiry task looks for grants whose time is up.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Shared by every handler and task.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub sealer: Arc<Sealer>,
+}
+
+/// SHA-256 hex of an API token: what `api_keys` stores and looks up.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Opens the database named by the config (running migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.database_url {
+        DatabaseUrl::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .await
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(_) => {
+            anyhow::bail!("GANCHO_DATABASE_URL: the PostgreSQL backend is not available yet")
+        }
+    }
+}
+
+/// Makes sure the default workspace and its bootstrap admin token exist.
+/// Returns the token when one was generated (to print once).
+pub async fn bootstrap(
+    store: &dyn Store,
+    config: &Config,
+    clock: &dyn Clock,
+) -> anyhow::Result<(Workspace, Option<String>)> {
+    let now = clock.now();
+    let workspace = match store.default_workspace().await? {
+        Some(w) => w,
+        None => {
+            let w = Workspace {
+                id: WorkspaceId::new(),
+                name: "Default".into(),
+                public_id: rand::thread_rng()
+                    .sample_iter(&Alphanumeric)
+                    .take(24)
+                    .map(|c| char::from(c).to_ascii_lowercase())
+                    .collect(),
+                created_at: now,
+            };
+            store.insert_workspace(&w).await?;
+            w
+        }
+    };
+    let existing = store.bootstrap_api_key(&workspace.id).await?;
+    let configured = config.admin_token.as_ref().map(|t| t.expose().to_string());
+    let (token, generated) = match (&existing, configured) {
+        (_, Some(t)) => (t, false),
+        (Some(_), None) => return Ok((workspace, None)),
+        (None, None) => (
+            rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(40)
+                .map(char::from)
+                .collect::<String>(),
+            true,
+        ),
+    };
+    let hash = token_hash(&token);
+    match existing {
+        Some(key) if key.token_hash == hash => {}
+        Some(key) => store.set_api_key_hash(&key.id, &hash).await?,
+        None => {
+            store
+                .insert_api_key(&ApiKey {
+                    id: ApiKeyId::new(),
+                    workspace_id: workspace.id.clone(),
+                    name: "bootstrap".into(),
+                    token_hash: hash,
+                    is_bootstrap: true,
+                    created_at: now,
+                })
+                .await?
+        }
+    }
+    Ok((workspace, generated.then_some(token)))
+}
+
+/// Builds the whole HTTP application.
+pub fn router(state: AppState) -> axum::Router {
+    crate::api::router(state.clone())
+        .merge(crate::inbound::receive::router().with_state(state))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Runs gancho until `shutdown` resolves: the HTTP server and the background
+/// tasks. If any task stops unexpectedly, the rest are shut down too.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let (workspace, generated) = bootstrap(store.as_ref(), &config, clock.as_ref()).await?;
+    if let Some(token) = generated {
+        tracing::warn!(
+            "generated the admin token (shown once; set GANCHO_ADMIN_TOKEN to choose your own): {token}"
+        );
+    }
+    if config.encryption_key.is_none() {
+        tracing::warn!("GANCHO_ENCRYPTION_KEY is not set: gateway keys are stored unencrypted");
+    }
+    let state = AppState {
+        store,
+        sealer: Arc::new(Sealer::new(
+            config.encryption_key.as_ref().map(|k| k.expose()),
+        )),
+        config: Arc::new(config),
+        clock,
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, workspace = %workspace.public_id, "gancho is listening");
+    let token = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let app = router(state.clone());
+    let server_token = token.clone();
+    tasks.spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_token.cancelled().await })
+            .await;
+        ("http server", result.map_err(anyhow::Error::from))
+    });
+    tasks.spawn(expiry_loop(state.clone(), token.clone()));
+    let outer = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        outer.cancel();
+    });
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (name, result) = joined.context("a task panicked")?;
+        if !token.is_cancelled() {
+            tracing::error!(task = name, error = ?result.as_ref().err(), "task stopped unexpectedly; shutting down");
+            failure.get_or_insert(anyhow::anyhow!("task {name} stopped unexpectedly"));
+            token.cancel();
+        }
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+    }
+    tracing::info!("gancho stopped");
+    failure.map_or(Ok(()), Err)
+}
+
+/// Revokes expired grants every [`EXPIRY_INTERVAL`].
+async fn expiry_loop(
+    state: AppState,
+    token: CancellationToken,
+) -> (&'static str, anyhow::Result<()>) {
+    loop {
+        match access::expire_due_grants(state.store.as_ref(), state.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(revoked = n, "expired grants revoked"),
+            Err(e) => tracing::error!(error = %e, "expiring grants failed; will retry"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return ("grant expiry", Ok(())),
+            _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+        }
+    }
+}

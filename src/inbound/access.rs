@@ -1,0 +1,353 @@
+//! The access ledger (DESIGN.md § Inbound, effects): grants on approval and
+//! renewal, revocation on refund/chargeback/cancel/expiry, end of period on
+//! subscription cancellation, and the expiry of grants whose time is up.
+//! Everything runs inside the caller's [`LedgerTx`], so the effects commit
+//! together with the event record and its log entry.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::email::Email;
+use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
+use crate::inbound::normalize::NormalizedEvent;
+use crate::model::{CanonicalStatus, Grant, GrantSource, GrantTarget, Student, StudentStatus};
+use crate::storage::{LedgerStore, LedgerTx, StoreResult};
+
+/// What an approval grants: the inbound URL's products and categories, or
+/// the products mapped by `external_ids`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    pub products: Vec<ProductId>,
+    pub categories: Vec<CategoryId>,
+    /// Grants expire this many days after the approval is recorded.
+    pub access_days: Option<u32>,
+}
+
+impl Targets {
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.categories.is_empty()
+    }
+
+    fn all(&self) -> Vec<GrantTarget> {
+        self.products
+            .iter()
+            .cloned()
+            .map(GrantTarget::Product)
+            .chain(self.categories.iter().cloned().map(GrantTarget::Category))
+            .collect()
+    }
+}
+
+/// One change the ledger made, as recorded in the log entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Effect {
+    StudentCreated {
+        student_id: StudentId,
+        email: String,
+    },
+    Granted {
+        grant_id: GrantId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        product_id: Option<ProductId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category_id: Option<CategoryId>,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    Extended {
+        grant_id: GrantId,
+        previous_expires_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    Revoked {
+        grant_id: GrantId,
+        reason: String,
+    },
+    EndScheduled {
+        grant_id: GrantId,
+        expires_at: DateTime<Utc>,
+    },
+    NotGranted {
+        reason: String,
+    },
+}
+
+/// The ledger's answer to one event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    pub student_id: Option<StudentId>,
+    pub effects: Vec<Effect>,
+}
+
+/// Whether the status grants access (and so needs a student and targets).
+pub fn grants_access(status: CanonicalStatus) -> bool {
+    matches!(
+        status,
+        CanonicalStatus::Approved | CanonicalStatus::SubscriptionRenewed
+    )
+}
+
+/// Applies one normalized event to the ledger. The caller has already
+/// claimed the event (so this runs once per `(gateway, transaction, status)`)
+/// and checked that granting events have an e-mail and targets.
+pub async fn apply(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    event: &NormalizedEvent,
+    email: Option<&Email>,
+    targets: &Targets,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let mut applied = Applied::default();
+    if grants_access(event.status) {
+        if let Some(email) = email {
+            let student = upsert_student(tx, ws, event, email, now, &mut applied).await?;
+            grant(tx, &student, event, targets, now, &mut applied).await?;
+        }
+        return Ok(applied);
+    }
+    if let Some(email) = email {
+        applied.student_id = tx.student_by_email(ws, email.as_str()).await?.map(|s| s.id);
+    }
+    match event.status {
+        CanonicalStatus::Refunded
+        | CanonicalStatus::Chargeback
+        | CanonicalStatus::Canceled
+        | CanonicalStatus::Expired => revoke_transaction(tx, ws, event, now, &mut applied).await?,
+        CanonicalStatus::SubscriptionCanceled => {
+            end_subscription(tx, ws, event, now, &mut applied).await?
+        }
+        _ => {}
+    }
+    Ok(applied)
+}
+
+async fn upsert_student(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    event: &NormalizedEvent,
+    email: &Email,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<Student> {
+    let c = &event.customer;
+    if let Some(mut student) = tx.student_by_email(ws, email.as_str()).await? {
+        // Fill in what we did not know; never overwrite what the admin may have edited.
+        let before = student.clone();
+        student.name = student.name.or_else(|| c.name.clone());
+        student.phone = student.phone.or_else(|| c.phone.clone());
+        student.document = student.document.or_else(|| c.document.clone());
+        if student != before {
+            student.updated_at = now;
+            tx.update_student(&student).await?;
+        }
+        applied.student_id = Some(student.id.clone());
+        return Ok(student);
+    }
+    let student = Student {
+        id: StudentId::new(),
+        workspace_id: ws.clone(),
+        email: email.as_str().to_string(),
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+        document: c.document.clone(),
+        status: StudentStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_student(&student).await?;
+    applied.student_id = Some(student.id.clone());
+    applied.effects.push(Effect::StudentCreated {
+        student_id: student.id.clone(),
+        email: student.email.clone(),
+    });
+    Ok(student)
+}
+
+/// Grants each target, or extends the subscription's grant of it (a renewal).
+async fn grant(
+    tx: &mut dyn LedgerTx,
+    student: &Student,
+    event: &NormalizedEvent,
+    targets: &Targets,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<()> {
+    let ws = &student.workspace_id;
+    let Some(transaction_id) = event.transaction_id.as_deref() else {
+        return Ok(());
+    };
+    // DESIGN.md § Inbound: a late approval never re-grants a reversed sale.
+    let reversed = [CanonicalStatus::Refunded, CanonicalStatus::Chargeback];
+    if tx
+        .transaction_has_status(ws, event.gateway, transaction_id, &reversed)
+        .await?
+    {
+        applied.effects.push(Effect::NotGranted {
+            reason: format!("transaction {transaction_id} was already refunded or charged back"),
+        });
+        return Ok(());
+    }
+    // Only a renewal extends the subscription's grants; another approval is
+    // another purchase, with grants of its own that its own refund revokes.
+    let subscription_grants = match event.subscription_id.as_deref() {
+        Some(sub) if event.status == CanonicalStatus::SubscriptionRenewed => {
+            tx.grants_for_subscription(ws, event.gateway, sub, now)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let own_grants = tx
+        .grants_for_transaction(ws, event.gateway, transaction_id, now)
+        .await?;
+    let days = targets.access_days.map(|d| Duration::days(i64::from(d)));
+    for target in targets.all() {
+        let mine = |g: &&Grant| g.student_id == student.id && g.target == target;
+        if own_grants.iter().any(|g| mine(&g)) {
+            continue;
+        }
+        if let Some(existing) = subscription_grants.iter().find(mine) {
+            extend(tx, existing, event, transaction_id, days, now, applied).await?;
+            continue;
+        }
+        let g = Grant {
+            id: GrantId::new(),
+            workspace_id: ws.clone(),
+            student_id: student.id.clone(),
+            target: target.clone(),
+            source: GrantSource::Gateway {
+                gateway: event.gateway,
+                transaction_id: transaction_id.to_string(),
+                subscription_id: event.subscription_id.clone(),
+            },
+            granted_at: now,
+            expires_at: days.map(|d| now + d),
+            revoked_at: None,
+            revoke_reason: None,
+        };
+        tx.insert_grant(&g).await?;
+        let (product_id, category_id) = match target {
+            GrantTarget::Product(p) => (Some(p), None),
+            GrantTarget::Category(c) => (None, Some(c)),
+        };
+        applied.effects.push(Effect::Granted {
+            grant_id: g.id,
+            product_id,
+            category_id,
+            expires_at: g.expires_at,
+        });
+    }
+    Ok(())
+}
+
+/// A renewal: the grant now also answers to this transaction, and a timed
+/// grant runs `days` longer, counted from its current end (or from now if
+/// that already passed).
+async fn extend(
+    tx: &mut dyn LedgerTx,
+    existing: &Grant,
+    event: &NormalizedEvent,
+    transaction_id: &str,
+    days: Option<Duration>,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<()> {
+    tx.link_grant_transaction(&existing.id, event.gateway, transaction_id)
+        .await?;
+    let expires_at = match (existing.expires_at, days) {
+        (Some(end), Some(d)) => Some(end.max(now) + d),
+        (current, _) => current,
+    };
+    if expires_at != existing.expires_at {
+        tx.set_grant_expiry(&existing.id, expires_at).await?;
+    }
+    applied.effects.push(Effect::Extended {
+        grant_id: existing.id.clone(),
+        previous_expires_at: existing.expires_at,
+        expires_at,
+    });
+    Ok(())
+}
+
+async fn revoke_transaction(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    event: &NormalizedEvent,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<()> {
+    let Some(transaction_id) = event.transaction_id.as_deref() else {
+        return Ok(());
+    };
+    let reason = event.status.as_str();
+    for g in tx
+        .grants_for_transaction(ws, event.gateway, transaction_id, now)
+        .await?
+    {
+        tx.revoke_grant(&g.id, now, reason).await?;
+        applied.effects.push(Effect::Revoked {
+            grant_id: g.id,
+            reason: reason.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// DESIGN.md: a canceled subscription's grants end when its paid period
+/// ends, if the gateway says when; otherwise now.
+async fn end_subscription(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    event: &NormalizedEvent,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<()> {
+    let Some(sub) = event.subscription_id.as_deref() else {
+        return Ok(());
+    };
+    for g in tx
+        .grants_for_subscription(ws, event.gateway, sub, now)
+        .await?
+    {
+        match event.access_ends_at.filter(|end| *end > now) {
+            Some(end) => {
+                let end = g.expires_at.map_or(end, |e| e.min(end));
+                tx.set_grant_expiry(&g.id, Some(end)).await?;
+                applied.effects.push(Effect::EndScheduled {
+                    grant_id: g.id,
+                    expires_at: end,
+                });
+            }
+            None => {
+                tx.revoke_grant(&g.id, now, "subscription_canceled").await?;
+                applied.effects.push(Effect::Revoked {
+                    grant_id: g.id,
+                    reason: "subscription_canceled".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many expired grants one pass revokes per transaction.
+const EXPIRY_BATCH: u32 = 200;
+
+/// Revokes (reason `expired`) every grant whose `expires_at` has passed.
+/// Returns how many were revoked. Runs in small transactions so writers
+/// are never blocked for long.
+pub async fn expire_due_grants(store: &dyn LedgerStore, now: DateTime<Utc>) -> StoreResult<usize> {
+    let mut total = 0;
+    loop {
+        let mut tx = store.begin().await?;
+        let due = tx.due_expired_grants(now, EXPIRY_BATCH).await?;
+        for g in &due {
+            tx.revoke_grant(&g.id, now, "expired").await?;
+        }
+        tx.commit().await?;
+        total += due.len();
+        if due.len() < EXPIRY_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}

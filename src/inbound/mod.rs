@@ -1,0 +1,512 @@
+//! Entrada: receiving gateway webhooks. [`receive`] takes one call as plain
+//! data, finds the workspace and inbound URL, reads and verifies the body
+//! with the gateway's adapter, normalizes it, and applies it to the ledger;
+//! the event record, its effects and the call's log entry commit in one
+//! transaction before the reply is sent. `receive.rs` is the HTTP side.
+
+pub mod access;
+pub mod gateways;
+pub mod normalize;
+pub mod receive;
+pub mod request;
+pub mod url;
+pub mod verify;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::email::Email;
+use crate::ids::{KeyId, LogId, WorkspaceId};
+use crate::keys::{self, Sealer};
+use crate::model::{
+    Direction, GatewayKind, InboundUrl, Integration, LogEntry, LogStatus, Workspace,
+};
+use crate::redact::Redactor;
+use crate::storage::{ProcessedEvent, Store, StoreError};
+use access::{Effect, Targets};
+use gateways::Normalized;
+use normalize::NormalizedEvent;
+use request::{BodyKind, InboundRequest, Payload};
+use verify::VerifyError;
+
+/// How long a gateway is asked to wait before retrying a suspended URL.
+const SUSPENDED_RETRY_SECS: u32 = 600;
+
+/// What the server knows when it calls [`receive`].
+pub struct InboundContext<'a> {
+    pub store: &'a dyn Store,
+    pub sealer: &'a Sealer,
+    pub now: DateTime<Utc>,
+}
+
+/// Why the body could not be read off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge(usize),
+    Read(String),
+}
+
+/// One inbound HTTP call as plain data.
+pub struct InboundCall {
+    pub public_id: String,
+    pub slug: Option<String>,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Result<Bytes, BodyError>,
+    pub started: Instant,
+}
+
+/// The answer to send back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundReply {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after_secs: Option<u32>,
+}
+
+/// What happened to a call; turned into the reply and the log entry.
+enum Outcome {
+    Processed,
+    Duplicate,
+    Ignored { reason: String, is_ack: bool },
+    Rejected(Rejection),
+}
+
+struct Rejection {
+    status: u16,
+    code: &'static str,
+    message: String,
+    retry_after_secs: Option<u32>,
+}
+
+fn reject(status: u16, code: &'static str, message: impl Into<String>) -> Outcome {
+    Outcome::Rejected(Rejection {
+        status,
+        code,
+        message: message.into(),
+        retry_after_secs: None,
+    })
+}
+
+/// Everything known about a call so far, for its log entry.
+struct Trace {
+    log_id: LogId,
+    workspace: Option<WorkspaceId>,
+    integration: Integration,
+    gateway: Option<GatewayKind>,
+    redactor: Redactor,
+    verification: Value,
+    event: Option<NormalizedEvent>,
+    native_event: Option<String>,
+    effects: Vec<Effect>,
+}
+
+/// Handles one inbound call from start to reply (DESIGN.md § Inbound).
+pub async fn receive(ctx: &InboundContext<'_>, call: InboundCall) -> InboundReply {
+    let mut trace = Trace {
+        log_id: LogId::new(),
+        workspace: None,
+        integration: Integration {
+            kind: "global_url".into(),
+            id: None,
+            name: "Global URL".into(),
+        },
+        gateway: None,
+        redactor: Redactor::default(),
+        verification: Value::Null,
+        event: None,
+        native_event: None,
+        effects: Vec::new(),
+    };
+    let outcome = match process(ctx, &call, &mut trace).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "inbound call failed on storage");
+            Outcome::Rejected(Rejection {
+                status: 503,
+                code: "unavailable",
+                message: "storage is unavailable; retry later".into(),
+                retry_after_secs: Some(30),
+            })
+        }
+    };
+    let reply = reply_for(&outcome, &trace.log_id);
+    // Processed and duplicate calls wrote their log entry inside the ledger transaction.
+    if !matches!(outcome, Outcome::Processed | Outcome::Duplicate) {
+        if let Some(entry) = log_entry(&call, &trace, &outcome, &reply, ctx.now) {
+            if let Err(e) = ctx.store.insert_log(&entry).await {
+                tracing::error!(error = %e, log_id = %trace.log_id, "could not write inbound log entry");
+            }
+        }
+    }
+    reply
+}
+
+fn reply_for(outcome: &Outcome, log_id: &LogId) -> InboundReply {
+    let ok = |status: &str| InboundReply {
+        status: 200,
+        body: json!({"status": status, "log_id": log_id}),
+        retry_after_secs: None,
+    };
+    match outcome {
+        Outcome::Processed => ok("processed"),
+        Outcome::Duplicate => ok("duplicate"),
+        Outcome::Ignored { .. } => ok("ignored"),
+        Outcome::Rejected(r) => InboundReply {
+            status: r.status,
+            body: json!({"error": {"code": r.code, "message": r.message}}),
+            retry_after_secs: r.retry_after_secs,
+        },
+    }
+}
+
+async fn process(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &mut Trace,
+) -> Result<Outcome, StoreError> {
+    let Some(workspace) = ctx.store.workspace_by_public_id(&call.public_id).await? else {
+        return Ok(reject(404, "not_found", "unknown workspace"));
+    };
+    trace.workspace = Some(workspace.id.clone());
+    let url = match &call.slug {
+        Some(slug) => match ctx.store.inbound_url_by_slug(&workspace.id, slug).await? {
+            Some(url) => Some(url),
+            None => {
+                trace.integration = Integration {
+                    kind: "inbound_url".into(),
+                    id: None,
+                    name: slug.clone(),
+                };
+                return Ok(reject(
+                    404,
+                    "not_found",
+                    format!("no inbound URL with slug {slug:?}"),
+                ));
+            }
+        },
+        None => None,
+    };
+    if let Some(url) = &url {
+        trace.integration = Integration {
+            kind: "inbound_url".into(),
+            id: Some(url.id.to_string()),
+            name: url.name.clone(),
+        };
+        if !url.is_enabled {
+            return Ok(Outcome::Rejected(Rejection {
+                status: 503,
+                code: "suspended",
+                message: "this inbound URL is deactivated; retry later".into(),
+                retry_after_secs: Some(SUSPENDED_RETRY_SECS),
+            }));
+        }
+    }
+    let keys = match keys::plain_keys(ctx.store, ctx.sealer, &workspace.id).await {
+        Ok(keys) => keys,
+        Err(keys::KeyError::Store(e)) => return Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read gateway keys");
+            return Ok(reject(500, "internal", "gateway keys cannot be read"));
+        }
+    };
+    // Every key is masked wherever it appears in what we store, even in bodies we cannot parse.
+    trace.redactor = Redactor::new(keys.iter().map(|k| k.secret.clone()));
+    let (request, payload, gateway) = match read_request(call, url.as_ref()) {
+        Ok(read) => read,
+        Err(outcome) => return Ok(outcome),
+    };
+    trace.gateway = Some(gateway);
+    let adapter = gateways::adapter(gateway);
+    let mine: Vec<&keys::PlainKey> = keys.iter().filter(|k| k.gateway == gateway).collect();
+    let secrets: Vec<&str> = mine.iter().map(|k| k.secret.as_str()).collect();
+    let verified = adapter
+        .verify(&request, &payload, &secrets, ctx.now)
+        .and_then(|i| {
+            mine.get(i)
+                .map(|k| k.id.clone())
+                .ok_or(VerifyError::BadSignature("proof"))
+        });
+    let key_id: KeyId = match verified {
+        Ok(id) => id,
+        Err(e) => {
+            trace.verification = json!({"result": "failed", "error": e.to_string()});
+            return Ok(reject(401, "unauthorized", e.to_string()));
+        }
+    };
+    trace.verification = json!({"result": "verified", "key_id": key_id});
+    match adapter.normalize(&request, &payload) {
+        Normalized::Ignored(ignored) => {
+            trace.native_event = ignored.native_event;
+            Ok(Outcome::Ignored {
+                reason: ignored.reason,
+                is_ack: ignored.is_ack,
+            })
+        }
+        Normalized::Event(event) => {
+            apply_event(ctx, call, trace, &workspace, url.as_ref(), *event).await
+        }
+    }
+}
+
+/// Resolves the gateway and parses the body; an `Err` is the reply.
+fn read_request(
+    call: &InboundCall,
+    url: Option<&InboundUrl>,
+) -> Result<(InboundRequest, Payload, GatewayKind), Outcome> {
+    let named = match call.query.iter().find(|(k, _)| k == "gateway") {
+        Some((_, g)) => Some(GatewayKind::parse(g).ok_or_else(|| {
+            reject(
+                400,
+                "bad_request",
+                format!("unknown gateway {g:?}; expected one of hotmart, kiwify, eduzz, generic"),
+            )
+        })?),
+        None => None,
+    };
+    if let (Some(url), Some(named)) = (url, named) {
+        if url.gateway != named {
+            return Err(reject(
+                400,
+                "bad_request",
+                format!(
+                    "this inbound URL receives {} webhooks, not {named}",
+                    url.gateway
+                ),
+            ));
+        }
+    }
+    let body = match &call.body {
+        Ok(body) => body.clone(),
+        Err(BodyError::TooLarge(max)) => {
+            return Err(reject(
+                413,
+                "payload_too_large",
+                format!("the body is larger than the limit of {max} bytes"),
+            ))
+        }
+        Err(BodyError::Read(e)) => {
+            return Err(reject(
+                400,
+                "bad_request",
+                format!("the body could not be read: {e}"),
+            ))
+        }
+    };
+    let content_type = call
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.as_str());
+    let kind = match content_type {
+        Some(ct) => BodyKind::from_content_type(ct).ok_or_else(|| {
+            reject(415, "unsupported_media_type", format!("content type {ct:?} is not accepted; send application/json or application/x-www-form-urlencoded"))
+        })?,
+        None => BodyKind::sniff(&body),
+    };
+    let payload =
+        Payload::parse(kind, &body).map_err(|e| reject(400, "bad_request", e.to_string()))?;
+    let request = InboundRequest {
+        headers: call.headers.clone(),
+        query: call.query.clone(),
+        body,
+        kind,
+    };
+    let gateway = match url.map(|u| u.gateway).or(named) {
+        Some(g) => g,
+        None => gateways::detect(&request, &payload).ok_or_else(|| {
+            reject(
+                400,
+                "bad_request",
+                format!(
+                    "could not detect the gateway from the request; tried {}. Add ?gateway=NAME to the URL",
+                    gateways::detectable_names().join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok((request, payload, gateway))
+}
+
+/// Checks a canonical event can be applied, then applies it in one transaction.
+async fn apply_event(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &mut Trace,
+    workspace: &Workspace,
+    url: Option<&InboundUrl>,
+    event: NormalizedEvent,
+) -> Result<Outcome, StoreError> {
+    let ws = &workspace.id;
+    trace.event = Some(event.clone());
+    let email = event.customer.email.as_deref().map(Email::parse);
+    let mut targets = Targets::default();
+    if access::grants_access(event.status) {
+        let email_ok = matches!(email, Some(Ok(_)));
+        if !email_ok {
+            let why = match &email {
+                Some(Err(e)) => e.clone(),
+                _ => "the event has no buyer e-mail".into(),
+            };
+            return Ok(Outcome::Ignored {
+                reason: why,
+                is_ack: false,
+            });
+        }
+        if event.transaction_id.is_none() {
+            return Ok(Outcome::Ignored {
+                reason: "the event has no transaction id".into(),
+                is_ack: false,
+            });
+        }
+        targets = targets_for(ctx.store, ws, url, &event).await?;
+        if targets.is_empty() {
+            let product = event
+                .product
+                .as_ref()
+                .map_or("(none)".to_string(), |p| p.id.clone());
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "no product is mapped to {} product {product}; add it to a product's external_ids or to the inbound URL, then reprocess",
+                    event.gateway
+                ),
+                is_ack: false,
+            });
+        }
+    }
+    let email = email.and_then(Result::ok);
+    let mut tx = ctx.store.begin().await?;
+    let claimed = tx
+        .claim_event(&ProcessedEvent {
+            workspace_id: ws.clone(),
+            gateway: event.gateway,
+            reference: reference(&event, &call.body),
+            status: event.status,
+            transaction_id: event.transaction_id.clone(),
+            subscription_id: event.subscription_id.clone(),
+            log_id: trace.log_id.clone(),
+            processed_at: ctx.now,
+        })
+        .await?;
+    let outcome = if claimed {
+        let applied =
+            access::apply(tx.as_mut(), ws, &event, email.as_ref(), &targets, ctx.now).await?;
+        trace.effects = applied.effects;
+        Outcome::Processed
+    } else {
+        Outcome::Duplicate
+    };
+    let reply = reply_for(&outcome, &trace.log_id);
+    if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
+        tx.insert_log(&entry).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The inbound URL's products and categories; when it names none (or on the
+/// global URL), the products whose `external_ids` match the gateway's product.
+async fn targets_for(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    url: Option<&InboundUrl>,
+    event: &NormalizedEvent,
+) -> Result<Targets, StoreError> {
+    let access_days = url.and_then(|u| u.access_days);
+    if let Some(url) = url.filter(|u| !u.product_ids.is_empty() || !u.category_ids.is_empty()) {
+        return Ok(Targets {
+            products: url.product_ids.clone(),
+            categories: url.category_ids.clone(),
+            access_days,
+        });
+    }
+    let products = match &event.product {
+        Some(p) => {
+            store
+                .products_by_external_id(ws, event.gateway, &p.id)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(Targets {
+        products,
+        categories: Vec::new(),
+        access_days,
+    })
+}
+
+/// The dedupe reference: the transaction, else the gateway's event id, else the body's hash.
+fn reference(event: &NormalizedEvent, body: &Result<Bytes, BodyError>) -> String {
+    if let Some(tx) = &event.transaction_id {
+        return format!("tx:{tx}");
+    }
+    if let Some(id) = &event.event_id {
+        return format!("evt:{id}");
+    }
+    let bytes = body.as_ref().map(|b| b.as_ref()).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn log_entry(
+    call: &InboundCall,
+    trace: &Trace,
+    outcome: &Outcome,
+    reply: &InboundReply,
+    now: DateTime<Utc>,
+) -> Option<LogEntry> {
+    let workspace_id = trace.workspace.clone()?;
+    let (status, label, error) = match outcome {
+        Outcome::Processed => (LogStatus::Success, "processed", None),
+        Outcome::Duplicate => (LogStatus::Success, "duplicate", None),
+        Outcome::Ignored {
+            reason,
+            is_ack: true,
+        } => (LogStatus::Success, "ignored", Some(reason.clone())),
+        Outcome::Ignored { reason, .. } => (LogStatus::Failure, "ignored", Some(reason.clone())),
+        Outcome::Rejected(r) => (LogStatus::Failure, "rejected", Some(r.message.clone())),
+    };
+    let r = &trace.redactor;
+    let body = match &call.body {
+        Ok(b) => Value::String(r.body(b)),
+        Err(_) => Value::Null,
+    };
+    let event_type = match &trace.event {
+        Some(e) => Some(e.status.event_type().to_string()),
+        None => trace.native_event.clone(),
+    };
+    let detail = json!({
+        "request": {
+            "method": "POST",
+            "path": call.path,
+            "headers": r.headers(&call.headers),
+            "query": r.query(&call.query),
+            "body": body,
+        },
+        "verification": trace.verification,
+        "normalized": trace.event,
+        "outcome": label,
+        "effects": trace.effects,
+        "response": {"status": reply.status, "body": reply.body},
+    });
+    Some(LogEntry {
+        id: trace.log_id.clone(),
+        workspace_id,
+        at: now,
+        direction: Direction::In,
+        gateway: trace.gateway,
+        event_type,
+        email: trace.event.as_ref().and_then(|e| e.customer.email.clone()),
+        status,
+        http_status: reply.status,
+        duration_ms: i64::try_from(call.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        integration: trace.integration.clone(),
+        attempts: 1,
+        error: error.map(|e| r.text(&e)),
+        detail,
+    })
+}

@@ -1,0 +1,16 @@
+//! gancho: a self-hosted webhook integration hub for online-course
+//! platforms. See DESIGN.md for the contract and STYLE.md for the layout.
+
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod inbound;
+pub mod keys;
+pub mod model;
+pub mod redact;
+pub mod storage;

@@ -1,0 +1,224 @@
+//! Plain data shared across layers (STYLE.md § 1). These types are never
+//! serialized straight to clients: `api/` has its own `XxxOut` types, so the
+//! public contract stays put when internals change.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    ApiKeyId, CategoryId, GrantId, InboundUrlId, KeyId, LogId, ProductId, StudentId, WorkspaceId,
+};
+pub use crate::inbound::normalize::{CanonicalStatus, GatewayKind};
+
+/// An account. `public_id` is the unguessable part of its inbound URLs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub public_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A named admin API token; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub token_hash: String,
+    /// The key that mirrors `GANCHO_ADMIN_TOKEN` (or the generated first token).
+    pub is_bootstrap: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A gateway's product id mapped to a gancho product (used by the global URL).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalId {
+    pub gateway: GatewayKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub id: ProductId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub external_ids: Vec<ExternalId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Access to a category is access to every product in it, now and later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Category {
+    pub id: CategoryId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub product_ids: Vec<ProductId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentStatus {
+    Active,
+    Inactive,
+    Canceled,
+}
+
+impl StudentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Active, Self::Inactive, Self::Canceled]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// A buyer. The e-mail (trimmed, lowercase) is the identity within a workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Student {
+    pub id: StudentId,
+    pub workspace_id: WorkspaceId,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub document: Option<String>,
+    pub status: StudentStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a grant gives access to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantTarget {
+    Product(ProductId),
+    Category(CategoryId),
+}
+
+/// Where a grant came from: a gateway sale, or a person through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantSource {
+    Gateway {
+        gateway: GatewayKind,
+        transaction_id: String,
+        subscription_id: Option<String>,
+    },
+    Manual,
+}
+
+/// One entry of the access ledger. Active while `revoked_at` is unset and
+/// `expires_at` is unset or in the future.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub id: GrantId,
+    pub workspace_id: WorkspaceId,
+    pub student_id: StudentId,
+    pub target: GrantTarget,
+    pub source: GrantSource,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+}
+
+impl Grant {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// An inbound URL (Entrada): where one gateway posts, and what it grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundUrl {
+    pub id: InboundUrlId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub gateway: GatewayKind,
+    pub slug: String,
+    pub access_days: Option<u32>,
+    pub product_ids: Vec<ProductId>,
+    pub category_ids: Vec<CategoryId>,
+    pub is_enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A gateway token (Chaves). `secret` is as stored: sealed when an
+/// encryption key is configured (see `keys::seal`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayKey {
+    pub id: KeyId,
+    pub workspace_id: WorkspaceId,
+    pub gateway: GatewayKind,
+    pub name: String,
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStatus {
+    Success,
+    Failure,
+}
+
+impl LogStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// The integration a log entry belongs to: an inbound URL, the global URL, or an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Integration {
+    /// `inbound_url`, `global_url` or `endpoint`.
+    pub kind: String,
+    pub id: Option<String>,
+    pub name: String,
+}
+
+/// One call in either direction (DESIGN.md § Data model, log entry). The
+/// summary columns are searchable; `detail` holds the redacted request,
+/// verification, normalized event and effects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub id: LogId,
+    pub workspace_id: WorkspaceId,
+    pub at: DateTime<Utc>,
+    pub direction: Direction,
+    pub gateway: Option<GatewayKind>,
+    pub event_type: Option<String>,
+    pub email: Option<String>,
+    pub status: LogStatus,
+    pub http_status: u16,
+    pub duration_ms: i64,
+    pub integration: Integration,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,251 @@
+//! The storage traits, split by capability, and the `Store` that joins them
+//! (STYLE.md § 2). Capability code asks for the narrowest trait it needs.
+//! Backends live in `sqlite/` (and, in a later issue, `postgres/`); `app.rs`
+//! picks one from `Config::database_url`.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ids::{
+    ApiKeyId, CategoryId, GrantId, InboundUrlId, KeyId, LogId, ProductId, StudentId, WorkspaceId,
+};
+use crate::model::{
+    ApiKey, CanonicalStatus, Category, GatewayKey, GatewayKind, Grant, InboundUrl, LogEntry,
+    Product, Student, Workspace,
+};
+
+/// Errors every backend maps its own into.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was violated; the name says which.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A stored value could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Keyset pagination: rows with an id greater than `after`, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Workspaces and admin API keys.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// The oldest workspace, which start-up creates if there is none.
+    async fn default_workspace(&self) -> StoreResult<Option<Workspace>>;
+    async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Workspace>;
+    async fn workspace_by_public_id(&self, public_id: &str) -> StoreResult<Option<Workspace>>;
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn bootstrap_api_key(&self, workspace: &WorkspaceId) -> StoreResult<Option<ApiKey>>;
+    /// Replaces the hash of the bootstrap key (when `GANCHO_ADMIN_TOKEN` changes).
+    async fn set_api_key_hash(&self, id: &ApiKeyId, token_hash: &str) -> StoreResult<()>;
+}
+
+/// Products and categories.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    async fn insert_product(&self, product: &Product) -> StoreResult<()>;
+    async fn get_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<Product>;
+    async fn list_products(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Product>>;
+    /// Replaces name and external ids.
+    async fn update_product(&self, product: &Product) -> StoreResult<()>;
+    /// Deletes the product and, with it, its grants and memberships.
+    async fn delete_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<()>;
+    /// Products whose `external_ids` contain `{gateway, external_id}`.
+    async fn products_by_external_id(
+        &self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        external_id: &str,
+    ) -> StoreResult<Vec<ProductId>>;
+    async fn insert_category(&self, category: &Category) -> StoreResult<()>;
+    async fn get_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<Category>;
+    async fn list_categories(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Category>>;
+    /// Replaces name and product list.
+    async fn update_category(&self, category: &Category) -> StoreResult<()>;
+    async fn delete_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<()>;
+}
+
+/// Students and their grants, read side (writes go through [`LedgerTx`]).
+#[async_trait]
+pub trait StudentStore: Send + Sync {
+    async fn get_student(&self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student>;
+    async fn student_by_email(&self, ws: &WorkspaceId, email: &str)
+        -> StoreResult<Option<Student>>;
+    async fn list_students(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Student>>;
+    /// Grants of a student that are active at `now`, oldest first.
+    async fn active_grants(
+        &self,
+        ws: &WorkspaceId,
+        student: &StudentId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>>;
+    async fn get_grant(&self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant>;
+    /// The products of the given categories, for expanding category grants.
+    async fn category_products(
+        &self,
+        ws: &WorkspaceId,
+        categories: &[CategoryId],
+    ) -> StoreResult<Vec<(CategoryId, ProductId)>>;
+}
+
+/// Inbound URLs (Entrada).
+#[async_trait]
+pub trait InboundUrlStore: Send + Sync {
+    async fn insert_inbound_url(&self, url: &InboundUrl) -> StoreResult<()>;
+    async fn get_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId)
+        -> StoreResult<InboundUrl>;
+    async fn inbound_url_by_slug(
+        &self,
+        ws: &WorkspaceId,
+        slug: &str,
+    ) -> StoreResult<Option<InboundUrl>>;
+    async fn list_inbound_urls(
+        &self,
+        ws: &WorkspaceId,
+        page: &Page,
+    ) -> StoreResult<Vec<InboundUrl>>;
+    async fn update_inbound_url(&self, url: &InboundUrl) -> StoreResult<()>;
+    async fn delete_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId) -> StoreResult<()>;
+}
+
+/// Gateway keys (Chaves).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &GatewayKey) -> StoreResult<()>;
+    async fn list_keys(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<GatewayKey>>;
+    /// Every key of the workspace (a handful), oldest first.
+    async fn all_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<GatewayKey>>;
+    async fn delete_key(&self, ws: &WorkspaceId, id: &KeyId) -> StoreResult<()>;
+}
+
+/// Log entries, outside a ledger transaction (rejected calls).
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    async fn insert_log(&self, entry: &LogEntry) -> StoreResult<()>;
+    async fn get_log(&self, ws: &WorkspaceId, id: &LogId) -> StoreResult<LogEntry>;
+}
+
+/// The record that an inbound event was processed: its dedupe key is
+/// `(workspace, gateway, reference, status)` (DESIGN.md § Inbound).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedEvent {
+    pub workspace_id: WorkspaceId,
+    pub gateway: GatewayKind,
+    /// `tx:<transaction id>`, else `evt:<gateway event id>`, else `sha256:<body hash>`.
+    pub reference: String,
+    pub status: CanonicalStatus,
+    pub transaction_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub log_id: LogId,
+    pub processed_at: DateTime<Utc>,
+}
+
+/// Opens write transactions on the ledger.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>>;
+}
+
+/// One write transaction: inbound processing, manual grants and expiry all
+/// go through it, so a call's event, effects and log entry commit together.
+/// Dropping it without [`LedgerTx::commit`] rolls everything back.
+#[async_trait]
+pub trait LedgerTx: Send {
+    /// Records the event as processed; `false` if it already was (a duplicate).
+    /// Backed by a unique constraint, so it holds across concurrent writers.
+    async fn claim_event(&mut self, event: &ProcessedEvent) -> StoreResult<bool>;
+    /// Whether `(gateway, transaction)` was processed with any of `statuses`.
+    async fn transaction_has_status(
+        &mut self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+    ) -> StoreResult<bool>;
+    async fn student_by_email(
+        &mut self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> StoreResult<Option<Student>>;
+    async fn insert_student(&mut self, student: &Student) -> StoreResult<()>;
+    /// Writes name, phone, document, status and `updated_at`.
+    async fn update_student(&mut self, student: &Student) -> StoreResult<()>;
+    /// Active grants made or extended by a transaction.
+    async fn grants_for_transaction(
+        &mut self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>>;
+    /// Active grants of a subscription.
+    async fn grants_for_subscription(
+        &mut self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>>;
+    async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant>;
+    /// Inserts a grant; a gateway grant is also linked to its transaction.
+    async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
+    /// Links a grant to another transaction that extended it (a renewal), so
+    /// a refund of that transaction revokes it too.
+    async fn link_grant_transaction(
+        &mut self,
+        grant: &GrantId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+    ) -> StoreResult<()>;
+    async fn set_grant_expiry(
+        &mut self,
+        grant: &GrantId,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    async fn revoke_grant(
+        &mut self,
+        grant: &GrantId,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<()>;
+    /// Unrevoked grants whose `expires_at` is at or before `now`, oldest first.
+    async fn due_expired_grants(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Grant>>;
+    async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Everything a running gancho needs from its database.
+#[async_trait]
+pub trait Store:
+    WorkspaceStore
+    + CatalogStore
+    + StudentStore
+    + InboundUrlStore
+    + KeyStore
+    + LogStore
+    + LedgerStore
+    + Send
+    + Sync
+{
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,106 @@
+//! The SQLite backend: one file in WAL mode, a single writer connection (so
+//! writes never fight over the lock) and a small pool of readers. Plain
+//! `sqlx::query` with `$N` placeholders, so the SQL reads side by side with
+//! the PostgreSQL backend. Timestamps are stored as UTC unix milliseconds.
+
+mod catalog;
+mod ledger;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::{Store, StoreError, StoreResult};
+use crate::model::GatewayKind;
+
+/// Migrations embedded at compile time and run at start-up.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A gancho database in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a `200` to a gateway means the sale survives a power cut,
+            // not only a process crash (DESIGN.md § Inbound).
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}
+
+/// UTC time to stored milliseconds.
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Stored milliseconds to UTC time.
+fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} is out of range")))
+}
+
+fn gateway(value: &str) -> StoreResult<GatewayKind> {
+    GatewayKind::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {value}")))
+}
+
+fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("malformed id {value}")))
+}
+
+/// Maps sqlx errors: missing rows to `NotFound`, unique violations to
+/// `Conflict` named after the table.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message();
+            let name = [
+                ("inbound_urls", "inbound_urls.slug"),
+                ("students", "students.email"),
+                ("api_keys", "api_keys.token_hash"),
+                ("workspaces", "workspaces.public_id"),
+                ("processed_events", "processed_events.key"),
+            ]
+            .into_iter()
+            .find(|(table, _)| message.contains(&format!("{table}.")))
+            .map(|(_, name)| name)
+            .unwrap_or("unique");
+            StoreError::Conflict(name)
+        }
+        _ => StoreError::Other(e),
+    }
+}

@@ -1,0 +1,404 @@
+//! The REST API: auth, the error shape, catalog CRUD, slugs, keys (masked
+//! after creation), students, manual grants and the OpenAPI document.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{TestApp, ADMIN_TOKEN};
+
+#[tokio::test]
+async fn every_api_route_needs_the_bearer_token() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json").await;
+    let paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    assert!(paths.len() >= 12, "{paths:?}");
+
+    for path in paths {
+        let concrete = path
+            .replace("{id}", "prod_01JAAAAAAAAAAAAAAAAAAAAAAA")
+            .replace("{grant_id}", "grt_01JAAAAAAAAAAAAAAAAAAAAAAA");
+        for token in [None, Some("wrong-token")] {
+            let mut req = app.client.get(format!("{}{concrete}", app.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            assert!(
+                status == 401 || status == 405,
+                "{path} with {token:?} answered {status}"
+            );
+            if status == 401 {
+                assert_eq!(body["error"]["code"], "unauthorized", "{path}");
+                assert!(body.get("items").is_none());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_routes() {
+    let app = TestApp::spawn().await;
+
+    let doc = app.get("/openapi.json").await;
+
+    for path in [
+        "/api/v1/workspace",
+        "/api/v1/products",
+        "/api/v1/products/{id}",
+        "/api/v1/categories",
+        "/api/v1/categories/{id}",
+        "/api/v1/students",
+        "/api/v1/students/{id}",
+        "/api/v1/students/{id}/grants",
+        "/api/v1/students/{id}/grants/{grant_id}",
+        "/api/v1/inbound-urls",
+        "/api/v1/inbound-urls/{id}",
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/openapi.json",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} is missing from openapi.json"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn the_workspace_shows_its_global_inbound_url() {
+    let app = TestApp::spawn().await;
+
+    let ws = app.get("/workspace").await;
+
+    let public_id = ws["public_id"].as_str().unwrap();
+    assert!(public_id.len() >= 20);
+    assert_eq!(
+        ws["global_inbound_url"],
+        format!("https://hooks.example.com/in/{public_id}")
+    );
+    assert!(ws["id"].as_str().unwrap().starts_with("ws_"));
+}
+
+#[tokio::test]
+async fn products_can_be_created_listed_changed_and_deleted() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post(
+            "/products",
+            json!({"name": " Excel ", "external_ids": [{"gateway": "hotmart", "id": 3456789}]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    assert!(id.starts_with("prod_"));
+    assert_eq!(created["name"], "Excel");
+    assert_eq!(
+        created["external_ids"],
+        json!([{"gateway": "hotmart", "id": "3456789"}])
+    );
+
+    let changed = app
+        .api(
+            Method::PATCH,
+            &format!("/products/{id}"),
+            Some(json!({"name": "Excel Pro"})),
+            200,
+        )
+        .await;
+    assert_eq!(changed["name"], "Excel Pro");
+    assert_eq!(changed["external_ids"][0]["id"], "3456789");
+    assert_eq!(
+        app.get(&format!("/products/{id}")).await["name"],
+        "Excel Pro"
+    );
+
+    app.api(Method::DELETE, &format!("/products/{id}"), None, 204)
+        .await;
+    app.api(Method::GET, &format!("/products/{id}"), None, 404)
+        .await;
+    app.api(Method::DELETE, &format!("/products/{id}"), None, 404)
+        .await;
+}
+
+#[tokio::test]
+async fn lists_page_with_a_cursor_without_skipping_or_repeating() {
+    let app = TestApp::spawn().await;
+    for i in 0..7 {
+        app.create_product(&format!("P{i}"), json!([])).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/products?limit=3&cursor={c}"),
+            None => "/products?limit=3".to_string(),
+        };
+        let page = app.get(&path).await;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["name"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+
+    assert_eq!(seen, (0..7).map(|i| format!("P{i}")).collect::<Vec<_>>());
+    app.api(Method::GET, "/products?limit=0", None, 422).await;
+    app.api(Method::GET, "/products?limit=501", None, 422).await;
+}
+
+#[tokio::test]
+async fn validation_errors_are_422_in_the_contract_shape() {
+    let app = TestApp::spawn().await;
+
+    let empty_name = app
+        .api(Method::POST, "/products", Some(json!({"name": "  "})), 422)
+        .await;
+    let bad_gateway = app
+        .api(
+            Method::POST,
+            "/products",
+            Some(json!({"name": "x", "external_ids": [{"gateway": "paypal", "id": "1"}]})),
+            422,
+        )
+        .await;
+    let unknown_product = app
+        .api(
+            Method::POST,
+            "/categories",
+            Some(json!({"name": "c", "product_ids": ["prod_nope"]})),
+            422,
+        )
+        .await;
+    let missing_name = app
+        .api(Method::POST, "/products", Some(json!({})), 422)
+        .await;
+
+    for body in [empty_name, bad_gateway, unknown_product, missing_name] {
+        assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/products", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn slugs_are_generated_validated_and_unique() {
+    let app = TestApp::spawn().await;
+
+    let generated = app
+        .post(
+            "/inbound-urls",
+            json!({"name": "Vendas Hotmart Ação", "gateway": "hotmart"}),
+        )
+        .await;
+    let again = app
+        .post(
+            "/inbound-urls",
+            json!({"name": "Vendas Hotmart Ação", "gateway": "hotmart"}),
+        )
+        .await;
+    let explicit = app
+        .post(
+            "/inbound-urls",
+            json!({"name": "K", "gateway": "kiwify", "slug": "kiwi-1"}),
+        )
+        .await;
+    let conflict = app
+        .api(
+            Method::POST,
+            "/inbound-urls",
+            Some(json!({"name": "K2", "gateway": "kiwify", "slug": "kiwi-1"})),
+            409,
+        )
+        .await;
+    let invalid = app
+        .api(
+            Method::POST,
+            "/inbound-urls",
+            Some(json!({"name": "K3", "gateway": "kiwify", "slug": "Kiwi 1"})),
+            422,
+        )
+        .await;
+
+    assert_eq!(generated["slug"], "vendas-hotmart-acao");
+    assert_eq!(again["slug"], "vendas-hotmart-acao-2");
+    let public_id = app.public_id().await;
+    assert_eq!(
+        explicit["url"],
+        format!("https://hooks.example.com/in/{public_id}/kiwi-1?gateway=kiwify")
+    );
+    assert_eq!(explicit["enabled"], true);
+    assert_eq!(conflict["error"]["code"], "conflict");
+    assert_eq!(invalid["error"]["code"], "validation_failed");
+
+    let id = explicit["id"].as_str().unwrap();
+    let patched = app
+        .api(
+            Method::PATCH,
+            &format!("/inbound-urls/{id}"),
+            Some(json!({"access_days": 30, "enabled": false})),
+            200,
+        )
+        .await;
+    assert_eq!(
+        (
+            patched["access_days"].as_u64(),
+            patched["enabled"].as_bool()
+        ),
+        (Some(30), Some(false))
+    );
+    let cleared = app
+        .api(
+            Method::PATCH,
+            &format!("/inbound-urls/{id}"),
+            Some(json!({"access_days": null})),
+            200,
+        )
+        .await;
+    assert!(cleared["access_days"].is_null());
+    let taken = app
+        .api(
+            Method::PATCH,
+            &format!("/inbound-urls/{id}"),
+            Some(json!({"slug": "vendas-hotmart-acao"})),
+            409,
+        )
+        .await;
+    assert_eq!(taken["error"]["code"], "conflict");
+    assert_eq!(
+        app.get("/inbound-urls").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn key_secrets_show_in_full_only_when_created() {
+    let app = TestApp::spawn().await;
+
+    let given = app
+        .post(
+            "/keys",
+            json!({"gateway": "hotmart", "name": "Conta", "secret": "test-hottok-Xk3p9QmZ2v8T"}),
+        )
+        .await;
+    let generated = app.post("/keys", json!({"gateway": "kiwify"})).await;
+    let list = app.get("/keys").await;
+
+    assert_eq!(given["secret"], "test-hottok-Xk3p9QmZ2v8T");
+    assert_eq!(generated["secret"].as_str().unwrap().len(), 32);
+    let listed = serde_json::to_string(&list).unwrap();
+    assert!(!listed.contains("test-hottok-Xk3p9QmZ2v8T"));
+    assert!(!listed.contains(generated["secret"].as_str().unwrap()));
+    assert_eq!(list["items"][0]["secret"], "test…2v8T");
+    let id = given["id"].as_str().unwrap();
+    assert!(id.starts_with("key_"));
+    app.api(Method::DELETE, &format!("/keys/{id}"), None, 204)
+        .await;
+    assert_eq!(app.get("/keys").await["items"].as_array().unwrap().len(), 1);
+    app.api(
+        Method::POST,
+        "/keys",
+        Some(json!({"gateway": "generic", "secret": "not-whsec"})),
+        422,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_when_a_key_is_configured() {
+    let app = TestApp::spawn_with(|c| {
+        c.encryption_key = Some(gancho::config::Secret::new("an encryption key for tests"));
+    })
+    .await;
+
+    app.post(
+        "/keys",
+        json!({"gateway": "hotmart", "secret": "test-hottok-Xk3p9QmZ2v8T"}),
+    )
+    .await;
+
+    let rows = app.sql_rows("SELECT secret FROM gateway_keys").await;
+    let stored: String = sqlx::Row::get(&rows[0], "secret");
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+    assert!(!stored.contains("Xk3p9QmZ2v8T"));
+    assert_eq!(app.get("/keys").await["items"][0]["secret"], "test…2v8T");
+}
+
+#[tokio::test]
+async fn manual_grants_give_and_take_access() {
+    let app = TestApp::spawn().await;
+    let product = app.create_product("Curso", json!([])).await;
+    let student = app
+        .post(
+            "/students",
+            json!({"email": " Bia@Example.com ", "name": "Bia"}),
+        )
+        .await;
+    let sid = student["id"].as_str().unwrap();
+    assert_eq!(student["email"], "bia@example.com");
+    app.api(
+        Method::POST,
+        "/students",
+        Some(json!({"email": "bia@example.com"})),
+        409,
+    )
+    .await;
+
+    let grant = app
+        .post(
+            &format!("/students/{sid}/grants"),
+            json!({"product_id": product}),
+        )
+        .await;
+    assert_eq!(grant["source"], json!({"manual": true}));
+    assert_eq!(app.access("bia@example.com").await, vec![product.clone()]);
+    let detail = app.get(&format!("/students/{sid}")).await;
+    assert_eq!(detail["access"][0]["id"], grant["id"]);
+
+    let gid = grant["id"].as_str().unwrap();
+    app.api(
+        Method::DELETE,
+        &format!("/students/{sid}/grants/{gid}"),
+        None,
+        204,
+    )
+    .await;
+    assert!(app.access("bia@example.com").await.is_empty());
+    app.api(
+        Method::POST,
+        &format!("/students/{sid}/grants"),
+        Some(json!({})),
+        422,
+    )
+    .await;
+    app.api(Method::GET, "/students/stu_nope", None, 404).await;
+    app.api(Method::GET, "/students?email=not-an-email", None, 422)
+        .await;
+    assert!(app.get("/students?email=nobody@example.com").await["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_server_stops_cleanly_on_shutdown() {
+    let app = TestApp::spawn().await;
+
+    app.stop().await;
+}

@@ -1,0 +1,9 @@
+//! gancho's integration tests: one binary, one module per capability, each
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+//! test driving the real server over loopback HTTP on a fresh SQLite file.
+
+mod api;
+mod bad_input;
+mod fixtures;
+mod helpers;
+mod ledger;
