@@ -115,9 +115,7 @@ pub async fn bootstrap(
 
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> axum::Router {
-    crate::api::router(state.clone())
-        .merge(crate::inbound::receive::router().with_state(state))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+    crate::api::router(state).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// Runs gancho until `shutdown` resolves: the HTTP server and the background

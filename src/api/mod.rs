@@ -1,7 +1,8 @@
 //! The REST API under `/api/v1` (DESIGN.md § REST API). Each resource file
 //! exports an `OpenApiRouter` whose routes are registered together with
 //! their OpenAPI description, so `/api/v1/openapi.json` cannot drift from
-//! the routes. Every route sits behind the bearer-token middleware.
+//! the routes. Every `/api/v1` route sits behind the bearer-token middleware;
+//! the inbound URLs are merged in here too, so the document covers them.
 
 pub mod categories;
 pub mod extract;
@@ -32,7 +33,7 @@ use extract::Json;
     security(("bearer" = [])),
     tags(
         (name = "workspace"), (name = "catalog"), (name = "students"),
-        (name = "inbound"), (name = "keys"), (name = "meta")
+        (name = "inbound"), (name = "keys"), (name = "meta"), (name = "inbound webhooks")
     )
 )]
 struct ApiDoc;
@@ -56,8 +57,9 @@ async fn openapi_json(Extension(doc): Extension<Arc<OpenApiDoc>>) -> Json<OpenAp
     Json(doc.as_ref().clone())
 }
 
-/// The OpenAPI document and the `/api/v1` routes it describes.
-pub fn routes() -> (Router<AppState>, OpenApiDoc) {
+/// The `/api/v1` routes (each behind the token middleware) and the inbound
+/// URLs, with the OpenAPI document that describes them all.
+pub fn router(state: AppState) -> Router {
     let v1 = OpenApiRouter::new()
         .merge(workspace::router())
         .merge(products::router())
@@ -65,20 +67,14 @@ pub fn routes() -> (Router<AppState>, OpenApiDoc) {
         .merge(students::router())
         .merge(inbound_urls::router())
         .merge(keys::router())
-        .routes(routes!(openapi_json));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", v1)
-        .split_for_parts()
-}
-
-/// The `/api/v1` router, with the token middleware on every route.
-pub fn router(state: AppState) -> Router {
-    let (routes, doc) = routes();
-    routes
-        .layer(Extension(Arc::new(doc)))
+        .routes(routes!(openapi_json))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             extract::require_token,
-        ))
-        .with_state(state)
+        ));
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .merge(crate::inbound::receive::router())
+        .split_for_parts();
+    router.layer(Extension(Arc::new(doc))).with_state(state)
 }

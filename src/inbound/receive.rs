@@ -9,19 +9,36 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{receive, BodyError, InboundCall, InboundContext, InboundReply};
 use crate::app::AppState;
+use crate::error::ErrorBody;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/in/{public_id}", post(global_url))
-        .route("/in/{public_id}/{slug}", post(inbound_url))
+/// The inbound routes; they take no bearer token (the gateway's proof is checked instead).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(global_url))
+        .routes(routes!(inbound_url))
 }
 
+/// The answer to an accepted call (errors use the API's error shape).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InboundOut {
+    /// `processed`, `duplicate` or `ignored`.
+    pub status: String,
+    pub log_id: String,
+}
+
+/// The workspace's global URL: any gateway, detected from the request or named with `?gateway=`.
+#[utoipa::path(post, path = "/in/{public_id}", tag = "inbound webhooks", security(()),
+    params(("public_id" = String, Path), ("gateway" = Option<String>, Query, description = "hotmart, kiwify, eduzz or generic")),
+    request_body(description = "the gateway's webhook, as sent", content((String = "application/json"), (String = "application/x-www-form-urlencoded"))),
+    responses((status = 200, body = InboundOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn global_url(
     State(state): State<AppState>,
     Path(public_id): Path<String>,
@@ -30,6 +47,13 @@ async fn global_url(
     handle(state, public_id, None, request).await
 }
 
+/// An inbound URL: one gateway, granting the URL's products and categories.
+#[utoipa::path(post, path = "/in/{public_id}/{slug}", tag = "inbound webhooks", security(()),
+    params(("public_id" = String, Path), ("slug" = String, Path), ("gateway" = Option<String>, Query)),
+    request_body(description = "the gateway's webhook, as sent", content((String = "application/json"), (String = "application/x-www-form-urlencoded"))),
+    responses((status = 200, body = InboundOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the inbound URL is deactivated; retry after Retry-After")))]
 async fn inbound_url(
     State(state): State<AppState>,
     Path((public_id, slug)): Path<(String, String)>,

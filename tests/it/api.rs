@@ -13,7 +13,7 @@ async fn every_api_route_needs_the_bearer_token() {
     let paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     assert!(paths.len() >= 12, "{paths:?}");
 
-    for path in paths {
+    for path in paths.into_iter().filter(|p| p.starts_with("/api/v1")) {
         let concrete = path
             .replace("{id}", "prod_01JAAAAAAAAAAAAAAAAAAAAAAA")
             .replace("{grant_id}", "grt_01JAAAAAAAAAAAAAAAAAAAAAAA");
@@ -58,6 +58,8 @@ async fn the_openapi_document_describes_the_routes() {
         "/api/v1/keys",
         "/api/v1/keys/{id}",
         "/api/v1/openapi.json",
+        "/in/{public_id}",
+        "/in/{public_id}/{slug}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
