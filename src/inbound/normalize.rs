@@ -177,6 +177,28 @@ pub struct NormalizedEvent {
     pub access_ends_at: Option<DateTime<Utc>>,
 }
 
+impl NormalizedEvent {
+    /// An event with only its gateway and status; adapters fill in the rest
+    /// with struct-update syntax.
+    pub fn new(gateway: GatewayKind, status: CanonicalStatus) -> Self {
+        Self {
+            gateway,
+            transaction_id: None,
+            status,
+            customer: Customer::default(),
+            product: None,
+            amount_cents: None,
+            currency: None,
+            subscription_id: None,
+            recurrence: None,
+            occurred_at: None,
+            native_event: None,
+            event_id: None,
+            access_ends_at: None,
+        }
+    }
+}
+
 /// Trims and lowercases an e-mail (DESIGN.md: compared case-insensitively and trimmed).
 pub fn clean_email(raw: Option<String>) -> Option<String> {
     raw.map(|e| e.trim().to_lowercase())

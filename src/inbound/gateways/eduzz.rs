@@ -194,7 +194,7 @@ fn normalize_hub(map: &Map<String, Value>) -> Normalized {
         occurred_at: hub_time(map, data, status),
         native_event: Some(event),
         event_id: path_text(map, &["id"]),
-        ..blank(status)
+        ..NormalizedEvent::new(GatewayKind::Eduzz, status)
     }))
 }
 
@@ -312,7 +312,7 @@ fn normalize_legacy_invoice(payload: &Payload) -> Normalized {
         occurred_at: legacy_time(payload, "trans_paiddate", "trans_paidtime")
             .or_else(|| legacy_time(payload, "trans_createdate", "trans_createtime")),
         native_event: Some(native),
-        ..blank(status)
+        ..NormalizedEvent::new(GatewayKind::Eduzz, status)
     }))
 }
 
@@ -388,26 +388,8 @@ fn normalize_abandonment(payload: &Payload) -> Normalized {
         occurred_at: payload.text("cartAccessedAt").and_then(|t| any_time(&t)),
         native_event: Some("type=abandonment".to_string()),
         event_id: payload.text("identifier"),
-        ..blank(CanonicalStatus::CartAbandoned)
+        ..NormalizedEvent::new(GatewayKind::Eduzz, CanonicalStatus::CartAbandoned)
     }))
-}
-
-fn blank(status: CanonicalStatus) -> NormalizedEvent {
-    NormalizedEvent {
-        gateway: GatewayKind::Eduzz,
-        transaction_id: None,
-        status,
-        customer: Customer::default(),
-        product: None,
-        amount_cents: None,
-        currency: None,
-        subscription_id: None,
-        recurrence: None,
-        occurred_at: None,
-        native_event: None,
-        event_id: None,
-        access_ends_at: None,
-    }
 }
 
 #[cfg(test)]

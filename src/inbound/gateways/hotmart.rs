@@ -184,7 +184,7 @@ fn v2_purchase(
             path_text(root, &["creation_date"]),
             path_text(data, &["purchase", "approved_date"]),
         ]),
-        ..blank(status)
+        ..NormalizedEvent::new(GatewayKind::Hotmart, status)
     })
 }
 
@@ -220,7 +220,7 @@ fn v2_cancellation(
             path_text(root, &["creation_date"]),
         ]),
         access_ends_at: first_time([path_text(data, &["date_next_charge"])]),
-        ..blank(CanonicalStatus::SubscriptionCanceled)
+        ..NormalizedEvent::new(GatewayKind::Hotmart, CanonicalStatus::SubscriptionCanceled)
     })
 }
 
@@ -235,7 +235,7 @@ fn v2_cart(root: &Map<String, Value>, data: &Map<String, Value>) -> NormalizedEv
         },
         product: product(data, &["product"]),
         occurred_at: first_time([path_text(root, &["creation_date"])]),
-        ..blank(CanonicalStatus::CartAbandoned)
+        ..NormalizedEvent::new(GatewayKind::Hotmart, CanonicalStatus::CartAbandoned)
     }
 }
 
@@ -263,7 +263,7 @@ fn v2_plan_change(
             path_text(data, &["switch_plan_date"]),
             path_text(root, &["creation_date"]),
         ]),
-        ..blank(CanonicalStatus::PlanChanged)
+        ..NormalizedEvent::new(GatewayKind::Hotmart, CanonicalStatus::PlanChanged)
     })
 }
 
@@ -314,7 +314,7 @@ fn normalize_v1_postback(payload: &Payload) -> Normalized {
             payload.text("purchase_date"),
         ]),
         native_event: Some(native),
-        ..blank(status)
+        ..NormalizedEvent::new(GatewayKind::Hotmart, status)
     }))
 }
 
@@ -354,7 +354,7 @@ fn normalize_v1_json(map: &Map<String, Value>) -> Normalized {
             },
             product,
             native_event: Some("PURCHASE_OUT_OF_SHOPPING_CART".to_string()),
-            ..blank(CanonicalStatus::CartAbandoned)
+            ..NormalizedEvent::new(GatewayKind::Hotmart, CanonicalStatus::CartAbandoned)
         }
     } else if let Some(code) = path_text(map, &["subscriberCode"]) {
         NormalizedEvent {
@@ -368,7 +368,7 @@ fn normalize_v1_json(map: &Map<String, Value>) -> Normalized {
             occurred_at: first_time([path_text(map, &["cancellationDate"])]),
             access_ends_at: first_time([path_text(map, &["dateNextCharge"])]),
             native_event: Some("SUBSCRIPTION_CANCELLATION".to_string()),
-            ..blank(CanonicalStatus::SubscriptionCanceled)
+            ..NormalizedEvent::new(GatewayKind::Hotmart, CanonicalStatus::SubscriptionCanceled)
         }
     } else {
         return Ignored::unsupported(None, "the v1 JSON has neither buyerVO nor subscriberCode");
@@ -408,24 +408,6 @@ fn joined(code: Option<String>, number: Option<String>) -> Option<String> {
 /// The first of `texts` that reads as a time (epoch ms or ISO).
 fn first_time<const N: usize>(texts: [Option<String>; N]) -> Option<DateTime<Utc>> {
     texts.into_iter().flatten().find_map(|t| any_time(&t))
-}
-
-fn blank(status: CanonicalStatus) -> NormalizedEvent {
-    NormalizedEvent {
-        gateway: GatewayKind::Hotmart,
-        transaction_id: None,
-        status,
-        customer: Customer::default(),
-        product: None,
-        amount_cents: None,
-        currency: None,
-        subscription_id: None,
-        recurrence: None,
-        occurred_at: None,
-        native_event: None,
-        event_id: None,
-        access_ends_at: None,
-    }
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ fn normalize_order(map: &Map<String, Value>, event: String) -> Normalized {
         occurred_at: occurred_at(map, status),
         native_event: Some(event),
         access_ends_at,
-        ..blank(status)
+        ..NormalizedEvent::new(GatewayKind::Kiwify, status)
     }))
 }
 
@@ -168,7 +168,7 @@ fn normalize_abandoned_cart(map: &Map<String, Value>) -> Normalized {
         occurred_at: text("created_at").and_then(|t| any_time(&t)),
         native_event: Some("status=abandoned".to_string()),
         event_id: text("id"),
-        ..blank(CanonicalStatus::CartAbandoned)
+        ..NormalizedEvent::new(GatewayKind::Kiwify, CanonicalStatus::CartAbandoned)
     }))
 }
 
@@ -212,24 +212,6 @@ fn occurred_at(map: &Map<String, Value>, status: CanonicalStatus) -> Option<Date
     keys.iter()
         .filter_map(|k| path_text(map, &[k]))
         .find_map(|t| any_time(&t))
-}
-
-fn blank(status: CanonicalStatus) -> NormalizedEvent {
-    NormalizedEvent {
-        gateway: GatewayKind::Kiwify,
-        transaction_id: None,
-        status,
-        customer: Customer::default(),
-        product: None,
-        amount_cents: None,
-        currency: None,
-        subscription_id: None,
-        recurrence: None,
-        occurred_at: None,
-        native_event: None,
-        event_id: None,
-        access_ends_at: None,
-    }
 }
 
 #[cfg(test)]
