@@ -19,6 +19,8 @@ use crate::ids::{ApiKeyId, WorkspaceId};
 use crate::inbound::access;
 use crate::keys::Sealer;
 use crate::model::{ApiKey, Workspace};
+use crate::outbound::worker::{self, WorkerContext};
+use crate::outbound::Outbox;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Store;
 
@@ -32,6 +34,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Arc<Sealer>,
+    pub outbox: Outbox,
 }
 
 /// SHA-256 hex of an API token: what `api_keys` stores and looks up.
@@ -137,6 +140,7 @@ pub async fn run(
         tracing::warn!("GANCHO_ENCRYPTION_KEY is not set: gateway keys are stored unencrypted");
     }
     let state = AppState {
+        outbox: Outbox::new(&config.retry_schedule),
         store,
         sealer: Arc::new(Sealer::new(
             config.encryption_key.as_ref().map(|k| k.expose()),
@@ -157,6 +161,13 @@ pub async fn run(
         ("http server", result.map_err(anyhow::Error::from))
     });
     tasks.spawn(expiry_loop(state.clone(), token.clone()));
+    let worker_ctx = WorkerContext::new(state.store.clone(), state.sealer.clone(), &state.config)
+        .context("building the delivery HTTP client")?;
+    let (clock, outbox, worker_token) = (state.clock.clone(), state.outbox.clone(), token.clone());
+    tasks.spawn(async move {
+        worker::run(worker_ctx, clock, outbox, worker_token).await;
+        ("delivery worker", Ok(()))
+    });
     let outer = token.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -184,9 +195,13 @@ async fn expiry_loop(
     token: CancellationToken,
 ) -> (&'static str, anyhow::Result<()>) {
     loop {
-        match access::expire_due_grants(state.store.as_ref(), state.clock.now()).await {
+        let fanout = state.outbox.fanout(state.clock.now());
+        match access::expire_due_grants(state.store.as_ref(), fanout).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(revoked = n, "expired grants revoked"),
+            Ok(n) => {
+                state.outbox.wake();
+                tracing::info!(revoked = n, "expired grants revoked");
+            }
             Err(e) => tracing::error!(error = %e, "expiring grants failed; will retry"),
         }
         tokio::select! {

@@ -133,10 +133,28 @@ impl From<crate::catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<crate::keys::SealError> for ApiError {
+    fn from(e: crate::keys::SealError) -> Self {
+        Self::internal(e)
+    }
+}
+
 impl From<crate::keys::KeyError> for ApiError {
     fn from(e: crate::keys::KeyError) -> Self {
         use crate::keys::KeyError as E;
         match e {
+            E::Invalid(m) => Self::Validation(m),
+            E::Seal(e) => Self::internal(e),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::outbound::OutboundError> for ApiError {
+    fn from(e: crate::outbound::OutboundError) -> Self {
+        use crate::outbound::OutboundError as E;
+        match e {
+            E::NotFound(what) => Self::NotFound(format!("{what} not found")),
             E::Invalid(m) => Self::Validation(m),
             E::Seal(e) => Self::internal(e),
             E::Store(e) => e.into(),

@@ -12,5 +12,7 @@ pub mod ids;
 pub mod inbound;
 pub mod keys;
 pub mod model;
+pub mod outbound;
 pub mod redact;
+pub mod standard_webhooks;
 pub mod storage;

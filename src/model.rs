@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    ApiKeyId, CategoryId, GrantId, InboundUrlId, KeyId, LogId, ProductId, StudentId, WorkspaceId,
+    ApiKeyId, CategoryId, DeliveryId, EndpointId, EventId, GrantId, InboundUrlId, KeyId, LogId,
+    ProductId, StudentId, WorkspaceId,
 };
 pub use crate::inbound::normalize::{CanonicalStatus, GatewayKind};
 
@@ -221,4 +222,102 @@ pub struct LogEntry {
     pub attempts: u32,
     pub error: Option<String>,
     pub detail: serde_json::Value,
+}
+
+/// An outbound destination (Saída). `secret` and `previous_secret` are as
+/// stored (sealed when an encryption key is configured).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub url: String,
+    /// Empty = every event type.
+    pub event_types: Vec<String>,
+    /// Empty = every product; otherwise only events about these products.
+    pub product_ids: Vec<ProductId>,
+    /// Custom request headers, in the order given.
+    pub headers: Vec<(String, String)>,
+    pub rate_limit_per_second: Option<u32>,
+    pub is_enabled: bool,
+    /// Why gancho disabled it (a `410 Gone`), shown to the user.
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    /// The secret before the last rotation, still signing until it expires.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One outbound event: `payload` is the exact body every delivery sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub workspace_id: WorkspaceId,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// The gancho products the event is about (for endpoint filters).
+    pub product_ids: Vec<ProductId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Pending, Self::Success, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// One event on its way to one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub workspace_id: WorkspaceId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// Attempts made before the current run of the retry schedule; a
+    /// resend by hand starts the schedule again from here.
+    pub cycle_start: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_http_status: Option<u16>,
+    pub last_error: Option<String>,
+    /// The outbound log entry that follows this delivery.
+    pub log_id: LogId,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One try at sending a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub number: u32,
+    pub at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    /// The first 4 KiB of the response body.
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+    /// timeout, connection refused, DNS, TLS, refused target, or the HTTP status.
+    pub error: Option<String>,
 }

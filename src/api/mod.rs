@@ -5,6 +5,7 @@
 //! the inbound URLs are merged in here too, so the document covers them.
 
 pub mod categories;
+pub mod endpoints;
 pub mod extract;
 pub mod inbound_urls;
 pub mod keys;
@@ -33,7 +34,7 @@ use extract::Json;
     security(("bearer" = [])),
     tags(
         (name = "workspace"), (name = "catalog"), (name = "students"),
-        (name = "inbound"), (name = "keys"), (name = "meta"), (name = "inbound webhooks")
+        (name = "inbound"), (name = "keys"), (name = "outbound"), (name = "meta"), (name = "inbound webhooks")
     )
 )]
 struct ApiDoc;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(students::router())
         .merge(inbound_urls::router())
         .merge(keys::router())
+        .merge(endpoints::router())
         .routes(routes!(openapi_json))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -11,15 +11,17 @@ use utoipa_axum::routes;
 
 use super::extract::{Json, ListOut, ListParams, Query, Ws};
 use crate::app::AppState;
-use crate::catalog::student::{self, Access, NewStudent};
+use crate::catalog::student::{self, Access, NewStudent, StudentPatch};
 use crate::error::{ApiError, ErrorBody};
+use crate::ids::EventId;
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{GatewayKind, Grant, GrantSource, GrantTarget, Student, StudentStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_students, create_student))
-        .routes(routes!(get_student))
+        .routes(routes!(get_student, update_student))
+        .routes(routes!(report_event))
         .routes(routes!(create_grant))
         .routes(routes!(delete_grant))
 }
@@ -184,7 +186,14 @@ async fn create_student(
         name: body.name,
         phone: body.phone,
     };
-    let s = student::create_student(state.store.as_ref(), &ws, new, state.clock.now()).await?;
+    let s = student::create_student(
+        state.store.as_ref(),
+        &state.outbox,
+        &ws,
+        new,
+        state.clock.now(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(student_out(&state, &ws, s).await?),
@@ -232,8 +241,16 @@ async fn create_grant(
     let student_id = parse_id(&id)?;
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let grant =
-        student::grant_manually(store, &ws, &student_id, target, body.expires_at, now).await?;
+    let grant = student::grant_manually(
+        store,
+        &state.outbox,
+        &ws,
+        &student_id,
+        target,
+        body.expires_at,
+        now,
+    )
+    .await?;
     let access = student::current_access(store, &ws, &student_id, now).await?;
     let products = access
         .into_iter()
@@ -254,6 +271,7 @@ async fn delete_grant(
         GrantId::parse(&grant_id).ok_or_else(|| ApiError::NotFound("grant not found".into()))?;
     student::revoke_manually(
         state.store.as_ref(),
+        &state.outbox,
         &ws,
         &parse_id(&id)?,
         &grant_id,
@@ -261,4 +279,88 @@ async fn delete_grant(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudentPatchIn {
+    /// `canceled`, `inactive` or `active` (emits `student.canceled`,
+    /// `student.inactivated` or `student.reactivated`).
+    pub status: Option<StudentStatus>,
+    /// Changing name or phone emits `student.updated`.
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/students/{id}", tag = "students", request_body = StudentPatchIn,
+    responses((status = 200, body = StudentOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_student(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<StudentPatchIn>,
+) -> Result<Json<StudentOut>, ApiError> {
+    let patch = StudentPatch {
+        status: body.status,
+        name: body.name,
+        phone: body.phone,
+    };
+    let s = student::update_student(
+        state.store.as_ref(),
+        &state.outbox,
+        &ws,
+        &parse_id(&id)?,
+        patch,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(student_out(&state, &ws, s).await?))
+}
+
+/// Progress reported by the host platform.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressIn {
+    /// `first_access`, `progress_updated`, `module_completed` or `certificate_issued`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Anything to pass on (module id, percentage, certificate URL, ...).
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventQueuedOut {
+    pub event_id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+}
+
+#[utoipa::path(post, path = "/students/{id}/events", tag = "students", request_body = ProgressIn,
+    responses((status = 202, body = EventQueuedOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn report_event(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<ProgressIn>,
+) -> Result<(StatusCode, Json<EventQueuedOut>), ApiError> {
+    let student_id = parse_id(&id)?;
+    let now = state.clock.now();
+    let store = state.store.as_ref();
+    let event_id = student::report_progress(
+        store,
+        &state.outbox,
+        &ws,
+        &student_id,
+        &body.kind,
+        body.data,
+        now,
+    )
+    .await?;
+    let short = body.kind.strip_prefix("student.").unwrap_or(&body.kind);
+    let out = EventQueuedOut {
+        event_id,
+        event_type: format!("student.{short}"),
+    };
+    Ok((StatusCode::ACCEPTED, Json(out)))
 }

@@ -1,6 +1,7 @@
 //! Students as the API sees them: lookup, detail with current access
-//! (category grants expanded to their products), creation by hand, and
-//! manual grants and revocations.
+//! (category grants expanded to their products), creation and status
+//! changes by hand, progress reported by the host platform, and manual
+//! grants and revocations — each with its outbound event.
 
 use chrono::{DateTime, Utc};
 
@@ -9,8 +10,12 @@ use super::product::get_product;
 use super::{named, CatalogError};
 use crate::email::Email;
 use crate::ids::{GrantId, ProductId, StudentId, WorkspaceId};
+use crate::inbound::access::{grant_products, revoke};
 use crate::model::{Grant, GrantSource, GrantTarget, Student, StudentStatus};
-use crate::storage::Store;
+use crate::outbound::event::{access_event, enqueue, student_event, EventDraft, EVENT_TYPES};
+use crate::outbound::Outbox;
+use crate::storage::{LedgerTx, Store};
+use serde_json::{json, Value};
 
 /// One current grant, with the products it covers right now.
 #[derive(Debug, Clone)]
@@ -79,8 +84,23 @@ pub struct NewStudent {
     pub phone: Option<String>,
 }
 
+/// Writes the drafts to the outbox in `tx`, commits, and wakes the worker.
+async fn commit_with_events(
+    mut tx: Box<dyn LedgerTx>,
+    outbox: &Outbox,
+    ws: &WorkspaceId,
+    drafts: Vec<EventDraft>,
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::ids::EventId>, CatalogError> {
+    let written = enqueue(tx.as_mut(), ws, drafts, outbox.fanout(now)).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(written.into_iter().map(|(id, _)| id).collect())
+}
+
 pub async fn create_student(
     store: &dyn Store,
+    outbox: &Outbox,
     ws: &WorkspaceId,
     new: NewStudent,
     now: DateTime<Utc>,
@@ -106,13 +126,123 @@ pub async fn create_student(
         updated_at: now,
     };
     tx.insert_student(&student).await?;
-    tx.commit().await?;
+    let draft = student_event("student.created", &student, json!({}));
+    commit_with_events(tx, outbox, ws, vec![draft], now).await?;
     Ok(student)
+}
+
+/// Changes a student by hand (DESIGN.md: `PATCH /students/{id}`).
+#[derive(Debug, Clone, Default)]
+pub struct StudentPatch {
+    pub status: Option<StudentStatus>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The event a status change emits.
+fn status_event(from: StudentStatus, to: StudentStatus) -> Option<&'static str> {
+    match (from, to) {
+        (a, b) if a == b => None,
+        (_, StudentStatus::Canceled) => Some("student.canceled"),
+        (_, StudentStatus::Inactive) => Some("student.inactivated"),
+        (_, StudentStatus::Active) => Some("student.reactivated"),
+    }
+}
+
+/// Applies a patch and emits `student.canceled|inactivated|reactivated`
+/// for a status change and `student.updated` for changed contact details.
+pub async fn update_student(
+    store: &dyn Store,
+    outbox: &Outbox,
+    ws: &WorkspaceId,
+    id: &StudentId,
+    patch: StudentPatch,
+    now: DateTime<Utc>,
+) -> Result<Student, CatalogError> {
+    let mut tx = store.begin().await?;
+    let before = tx.get_student(ws, id).await.map_err(named("student"))?;
+    let mut student = before.clone();
+    let clean = |v: String| Some(v.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(name) = patch.name {
+        student.name = clean(name);
+    }
+    if let Some(phone) = patch.phone {
+        student.phone = clean(phone);
+    }
+    if let Some(status) = patch.status {
+        student.status = status;
+    }
+    if student == before {
+        return Ok(student);
+    }
+    student.updated_at = now;
+    tx.update_student(&student).await?;
+    let mut drafts = Vec::new();
+    if let Some(event_type) = status_event(before.status, student.status) {
+        let extra = json!({"previous_status": before.status.as_str()});
+        drafts.push(student_event(event_type, &student, extra));
+    }
+    if (student.name.clone(), student.phone.clone()) != (before.name.clone(), before.phone.clone())
+    {
+        let extra = json!({"previous": {"name": before.name, "phone": before.phone}});
+        drafts.push(student_event("student.updated", &student, extra));
+    }
+    commit_with_events(tx, outbox, ws, drafts, now).await?;
+    Ok(student)
+}
+
+/// The progress events the host platform reports.
+pub const PROGRESS_EVENTS: [&str; 4] = [
+    "first_access",
+    "progress_updated",
+    "module_completed",
+    "certificate_issued",
+];
+
+/// Records a progress event (`module_completed`, ...) as `student.<type>`,
+/// with the reported `data` merged in. Returns the event id.
+pub async fn report_progress(
+    store: &dyn Store,
+    outbox: &Outbox,
+    ws: &WorkspaceId,
+    id: &StudentId,
+    kind: &str,
+    data: Value,
+    now: DateTime<Utc>,
+) -> Result<crate::ids::EventId, CatalogError> {
+    let short = kind.strip_prefix("student.").unwrap_or(kind);
+    if !PROGRESS_EVENTS.contains(&short) {
+        return Err(CatalogError::Invalid(format!(
+            "type: one of {}",
+            PROGRESS_EVENTS.join(", ")
+        )));
+    }
+    let event_type = format!("student.{short}");
+    debug_assert!(EVENT_TYPES.contains(&event_type.as_str()));
+    let extra = match data {
+        Value::Object(map) => Value::Object(map),
+        Value::Null => json!({}),
+        other => json!({ "value": other }),
+    };
+    let mut tx = store.begin().await?;
+    let student = tx.get_student(ws, id).await.map_err(named("student"))?;
+    // The student's own fields win over reported ones with the same name.
+    let mut draft = student_event(&event_type, &student, json!({}));
+    if let (Value::Object(reported), Some(map)) = (extra, draft.data.as_object_mut()) {
+        for (k, v) in reported {
+            map.entry(k).or_insert(v);
+        }
+    }
+    let ids = commit_with_events(tx, outbox, ws, vec![draft], now).await?;
+    ids.into_iter()
+        .next()
+        .ok_or(CatalogError::NotFound("event"))
 }
 
 /// Grants a product or category by hand (`source: {manual: true}`).
 pub async fn grant_manually(
     store: &dyn Store,
+    outbox: &Outbox,
     ws: &WorkspaceId,
     student: &StudentId,
     target: GrantTarget,
@@ -148,13 +278,17 @@ pub async fn grant_manually(
     };
     let mut tx = store.begin().await?;
     tx.insert_grant(&grant).await?;
-    tx.commit().await?;
+    let owner = tx.get_student(ws, student).await?;
+    let products = grant_products(tx.as_mut(), &grant).await?;
+    let draft = access_event("access.granted", &owner, &grant, products);
+    commit_with_events(tx, outbox, ws, vec![draft], now).await?;
     Ok(grant)
 }
 
 /// Revokes one of the student's grants now (reason `manual`).
 pub async fn revoke_manually(
     store: &dyn Store,
+    outbox: &Outbox,
     ws: &WorkspaceId,
     student: &StudentId,
     grant: &GrantId,
@@ -165,7 +299,10 @@ pub async fn revoke_manually(
     if &found.student_id != student {
         return Err(CatalogError::NotFound("grant"));
     }
-    tx.revoke_grant(grant, now, "manual").await?;
-    tx.commit().await?;
+    if found.revoked_at.is_some() {
+        return Ok(());
+    }
+    let draft = revoke(tx.as_mut(), &found, now, "manual", "access.revoked").await?;
+    commit_with_events(tx, outbox, ws, vec![draft], now).await?;
     Ok(())
 }

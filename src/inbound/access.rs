@@ -2,7 +2,8 @@
 //! renewal, revocation on refund/chargeback/cancel/expiry, end of period on
 //! subscription cancellation, and the expiry of grants whose time is up.
 //! Everything runs inside the caller's [`LedgerTx`], so the effects commit
-//! together with the event record and its log entry.
+//! together with the event record and its log entry; each change also
+//! drafts its outbound event (`access.*`, `student.created`) for the outbox.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -11,6 +12,7 @@ use crate::email::Email;
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::inbound::normalize::NormalizedEvent;
 use crate::model::{CanonicalStatus, Grant, GrantSource, GrantTarget, Student, StudentStatus};
+use crate::outbound::event::{access_event, enqueue, student_event, EventDraft, Fanout};
 use crate::storage::{LedgerStore, LedgerTx, StoreResult};
 
 /// What an approval grants: the inbound URL's products and categories, or
@@ -77,6 +79,40 @@ pub enum Effect {
 pub struct Applied {
     pub student_id: Option<StudentId>,
     pub effects: Vec<Effect>,
+    /// Outbound events the changes cause, in order.
+    pub events: Vec<EventDraft>,
+}
+
+/// The products a grant covers now (a category's current products).
+pub async fn grant_products(tx: &mut dyn LedgerTx, grant: &Grant) -> StoreResult<Vec<ProductId>> {
+    Ok(match &grant.target {
+        GrantTarget::Product(p) => vec![p.clone()],
+        GrantTarget::Category(c) => tx
+            .category_products(&grant.workspace_id, std::slice::from_ref(c))
+            .await?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
+    })
+}
+
+/// Revokes a grant now and drafts its `access.revoked` (or `access.expired`) event.
+pub async fn revoke(
+    tx: &mut dyn LedgerTx,
+    grant: &Grant,
+    now: DateTime<Utc>,
+    reason: &str,
+    event_type: &str,
+) -> StoreResult<EventDraft> {
+    tx.revoke_grant(&grant.id, now, reason).await?;
+    let student = tx
+        .get_student(&grant.workspace_id, &grant.student_id)
+        .await?;
+    let mut revoked = grant.clone();
+    revoked.revoked_at = Some(now);
+    revoked.revoke_reason = Some(reason.to_string());
+    let products = grant_products(tx, grant).await?;
+    Ok(access_event(event_type, &student, &revoked, products))
 }
 
 /// Whether the status grants access (and so needs a student and targets).
@@ -157,6 +193,11 @@ async fn upsert_student(
     };
     tx.insert_student(&student).await?;
     applied.student_id = Some(student.id.clone());
+    applied.events.push(student_event(
+        "student.created",
+        &student,
+        serde_json::json!({}),
+    ));
     applied.effects.push(Effect::StudentCreated {
         student_id: student.id.clone(),
         email: student.email.clone(),
@@ -207,7 +248,17 @@ async fn grant(
             continue;
         }
         if let Some(existing) = subscription_grants.iter().find(mine) {
-            extend(tx, existing, event, transaction_id, days, now, applied).await?;
+            extend(
+                tx,
+                student,
+                existing,
+                event,
+                transaction_id,
+                days,
+                now,
+                applied,
+            )
+            .await?;
             continue;
         }
         let g = Grant {
@@ -226,6 +277,10 @@ async fn grant(
             revoke_reason: None,
         };
         tx.insert_grant(&g).await?;
+        let products = grant_products(tx, &g).await?;
+        applied
+            .events
+            .push(access_event("access.granted", student, &g, products));
         let (product_id, category_id) = match target {
             GrantTarget::Product(p) => (Some(p), None),
             GrantTarget::Category(c) => (None, Some(c)),
@@ -243,8 +298,10 @@ async fn grant(
 /// A renewal: the grant now also answers to this transaction, and a timed
 /// grant runs `days` longer, counted from its current end (or from now if
 /// that already passed).
+#[allow(clippy::too_many_arguments)] // each is one fact of the renewal
 async fn extend(
     tx: &mut dyn LedgerTx,
+    student: &Student,
     existing: &Grant,
     event: &NormalizedEvent,
     transaction_id: &str,
@@ -261,6 +318,13 @@ async fn extend(
     if expires_at != existing.expires_at {
         tx.set_grant_expiry(&existing.id, expires_at).await?;
     }
+    let mut extended = existing.clone();
+    extended.expires_at = expires_at;
+    let products = grant_products(tx, &extended).await?;
+    let mut draft = access_event("access.extended", student, &extended, products);
+    draft.data["previous_expires_at"] = serde_json::json!(existing.expires_at);
+    draft.data["transaction_id"] = serde_json::json!(transaction_id);
+    applied.events.push(draft);
     applied.effects.push(Effect::Extended {
         grant_id: existing.id.clone(),
         previous_expires_at: existing.expires_at,
@@ -284,7 +348,8 @@ async fn revoke_transaction(
         .grants_for_transaction(ws, event.gateway, transaction_id, now)
         .await?
     {
-        tx.revoke_grant(&g.id, now, reason).await?;
+        let draft = revoke(tx, &g, now, reason, "access.revoked").await?;
+        applied.events.push(draft);
         applied.effects.push(Effect::Revoked {
             grant_id: g.id,
             reason: reason.to_string(),
@@ -319,7 +384,8 @@ async fn end_subscription(
                 });
             }
             None => {
-                tx.revoke_grant(&g.id, now, "subscription_canceled").await?;
+                let draft = revoke(tx, &g, now, "subscription_canceled", "access.revoked").await?;
+                applied.events.push(draft);
                 applied.effects.push(Effect::Revoked {
                     grant_id: g.id,
                     reason: "subscription_canceled".into(),
@@ -333,16 +399,19 @@ async fn end_subscription(
 /// How many expired grants one pass revokes per transaction.
 const EXPIRY_BATCH: u32 = 200;
 
-/// Revokes (reason `expired`) every grant whose `expires_at` has passed.
-/// Returns how many were revoked. Runs in small transactions so writers
-/// are never blocked for long.
-pub async fn expire_due_grants(store: &dyn LedgerStore, now: DateTime<Utc>) -> StoreResult<usize> {
+/// Revokes (reason `expired`) every grant whose `expires_at` has passed,
+/// each with its `access.expired` event. Returns how many were revoked.
+/// Runs in small transactions so writers are never blocked for long; the
+/// caller wakes the delivery worker.
+pub async fn expire_due_grants(store: &dyn LedgerStore, fanout: Fanout<'_>) -> StoreResult<usize> {
+    let now = fanout.now;
     let mut total = 0;
     loop {
         let mut tx = store.begin().await?;
         let due = tx.due_expired_grants(now, EXPIRY_BATCH).await?;
         for g in &due {
-            tx.revoke_grant(&g.id, now, "expired").await?;
+            let draft = revoke(tx.as_mut(), g, now, "expired", "access.expired").await?;
+            enqueue(tx.as_mut(), &g.workspace_id, vec![draft], fanout).await?;
         }
         tx.commit().await?;
         total += due.len();

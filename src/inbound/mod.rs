@@ -25,6 +25,8 @@ use crate::keys::{self, Sealer};
 use crate::model::{
     Direction, GatewayKind, InboundUrl, Integration, LogEntry, LogStatus, Workspace,
 };
+use crate::outbound::event::{enqueue, purchase_event};
+use crate::outbound::Outbox;
 use crate::redact::Redactor;
 use crate::storage::{ProcessedEvent, Store, StoreError};
 use access::{Effect, Targets};
@@ -40,6 +42,7 @@ const SUSPENDED_RETRY_SECS: u32 = 600;
 pub struct InboundContext<'a> {
     pub store: &'a dyn Store,
     pub sealer: &'a Sealer,
+    pub outbox: &'a Outbox,
     pub now: DateTime<Utc>,
 }
 
@@ -379,6 +382,9 @@ async fn apply_event(
             });
         }
     }
+    if targets.is_empty() {
+        targets = targets_for(ctx.store, ws, url, &event).await?;
+    }
     let email = email.and_then(Result::ok);
     let mut tx = ctx.store.begin().await?;
     let claimed = tx
@@ -396,6 +402,18 @@ async fn apply_event(
     let outcome = if claimed {
         let applied =
             access::apply(tx.as_mut(), ws, &event, email.as_ref(), &targets, ctx.now).await?;
+        let mut products = targets.products.clone();
+        let members = tx.category_products(ws, &targets.categories).await?;
+        products.extend(members.into_iter().map(|(_, p)| p));
+        products.sort();
+        products.dedup();
+        let mut drafts = vec![purchase_event(
+            &event,
+            applied.student_id.as_ref(),
+            products,
+        )];
+        drafts.extend(applied.events);
+        enqueue(tx.as_mut(), ws, drafts, ctx.outbox.fanout(ctx.now)).await?;
         trace.effects = applied.effects;
         Outcome::Processed
     } else {
@@ -406,6 +424,7 @@ async fn apply_event(
         tx.insert_log(&entry).await?;
     }
     tx.commit().await?;
+    ctx.outbox.wake();
     Ok(outcome)
 }
 

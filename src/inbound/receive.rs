@@ -101,6 +101,7 @@ async fn handle(
     let ctx = InboundContext {
         store: state.store.as_ref(),
         sealer: &state.sealer,
+        outbox: &state.outbox,
         now: state.clock.now(),
     };
     into_response(receive(&ctx, call).await)

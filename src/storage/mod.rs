@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{
-    ApiKeyId, CategoryId, GrantId, InboundUrlId, KeyId, LogId, ProductId, StudentId, WorkspaceId,
+    ApiKeyId, CategoryId, DeliveryId, EndpointId, GrantId, InboundUrlId, KeyId, LogId, ProductId,
+    StudentId, WorkspaceId,
 };
 use crate::model::{
-    ApiKey, CanonicalStatus, Category, GatewayKey, GatewayKind, Grant, InboundUrl, LogEntry,
-    Product, Student, Workspace,
+    ApiKey, Attempt, CanonicalStatus, Category, Delivery, Endpoint, Event, GatewayKey, GatewayKind,
+    Grant, InboundUrl, LogEntry, Product, Student, Workspace,
 };
 
 /// Errors every backend maps its own into.
@@ -230,7 +231,77 @@ pub trait LedgerTx: Send {
         limit: u32,
     ) -> StoreResult<Vec<Grant>>;
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()>;
+    async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student>;
+    /// The products of the given categories.
+    async fn category_products(
+        &mut self,
+        ws: &WorkspaceId,
+        categories: &[CategoryId],
+    ) -> StoreResult<Vec<(CategoryId, ProductId)>>;
+    /// The workspace's enabled endpoints, to fan an event out to.
+    async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>>;
+    async fn insert_event(&mut self, event: &Event) -> StoreResult<()>;
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A delivery claimed by a worker, with what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub delivery: Delivery,
+    pub event: Event,
+    pub endpoint: Endpoint,
+}
+
+/// The outcome of one attempt, written in one go: the attempt row, the
+/// delivery's new state, its log entry, and (on `410 Gone`) the endpoint's.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub attempt: Attempt,
+    /// The delivery after the attempt (status, attempts, next_attempt_at, ...).
+    pub delivery: Delivery,
+    pub log: LogEntry,
+    /// Disable the endpoint with this reason.
+    pub disable_endpoint: Option<String>,
+}
+
+/// Endpoints, deliveries and the worker's claims (Saída).
+#[async_trait]
+pub trait OutboundStore: Send + Sync {
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<Endpoint>;
+    async fn list_endpoints(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Endpoint>>;
+    /// Replaces every field but `id`, `workspace_id` and `created_at`.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    async fn delete_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<()>;
+    async fn get_delivery(&self, ws: &WorkspaceId, id: &DeliveryId) -> StoreResult<Delivery>;
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        page: &Page,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn delivery_attempts(&self, id: &DeliveryId) -> StoreResult<Vec<Attempt>>;
+    /// Leases up to `limit` pending deliveries that are due at `now` and not
+    /// leased (or whose lease expired), to enabled endpoints, oldest due first.
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>>;
+    /// Writes the outcomes of a batch of attempts in one transaction.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    /// Moves a claimed delivery to a later time without counting an attempt
+    /// (rate-limit pacing), releasing its lease.
+    async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()>;
+    /// Queues a new attempt now for a finished delivery, restarting its schedule.
+    async fn requeue_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Delivery>;
 }
 
 /// Everything a running gancho needs from its database.
@@ -243,6 +314,7 @@ pub trait Store:
     + KeyStore
     + LogStore
     + LedgerStore
+    + OutboundStore
     + Send
     + Sync
 {

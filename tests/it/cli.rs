@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::helpers::receiver::{Receiver, Reply};
+
 fn gancho() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gancho"));
     cmd.env_clear()
@@ -45,11 +47,16 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 
 /// Starts `gancho serve` in `dir` and returns the child, its address, and
 /// the generated token if it printed one.
-#[allow(clippy::zombie_processes)] // the caller waits for it in `stop`
 fn start(dir: &std::path::Path) -> (Child, String, Option<String>) {
+    start_with(dir, &[])
+}
+
+#[allow(clippy::zombie_processes)] // the caller waits for it in `stop` (or kills it)
+fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, Option<String>) {
     let mut child = gancho()
         .arg("serve")
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("GANCHO_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -115,4 +122,114 @@ async fn the_generated_admin_token_is_printed_once_and_works() {
     assert_eq!(ws.status().as_u16(), 200, "the token survives a restart");
     stop(second);
     assert!(dir.path().join("gancho.db").exists());
+}
+
+#[tokio::test]
+async fn a_sigkill_mid_delivery_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("GANCHO_ADMIN_TOKEN", "crash-test-token"),
+        ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
+        ("GANCHO_DELIVERY_TIMEOUT", "2s"),
+    ];
+    let receiver = Receiver::spawn().await;
+    receiver.reply([Reply::status(200).after(Duration::from_secs(3))]);
+    let (first, addr, _) = start_with(dir.path(), &env);
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("http://{addr}/api/v1{path}");
+    let endpoint: serde_json::Value = client
+        .post(api("/endpoints"))
+        .bearer_auth("crash-test-token")
+        .json(&serde_json::json!({"name": "r", "url": receiver.url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let test = api(&format!(
+        "/endpoints/{}/test",
+        endpoint["id"].as_str().unwrap()
+    ));
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        let sent: serde_json::Value = client
+            .post(&test)
+            .bearer_auth("crash-test-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events.push(sent["event_id"].as_str().unwrap().to_string());
+    }
+
+    receiver.wait_for(1).await;
+    let mut first = first;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let (second, addr, _) = start_with(dir.path(), &env);
+    // The killed process never recorded its attempts: the restarted one must
+    // take the deliveries again once their lease expires, and finish them.
+    let list = format!(
+        "http://{addr}/api/v1/endpoints/{}/deliveries",
+        endpoint["id"].as_str().unwrap()
+    );
+    let mut tries = 0;
+    let statuses: Vec<String> = loop {
+        tries += 1;
+        let page: serde_json::Value = client
+            .get(&list)
+            .bearer_auth("crash-test-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let statuses: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_str().unwrap().to_string())
+            .collect();
+        let done = statuses.len() == events.len() && statuses.iter().all(|s| s == "success");
+        if done || tries > 400 {
+            break statuses;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let delivered: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    stop(second);
+
+    assert_eq!(
+        statuses,
+        vec!["success"; events.len()],
+        "every delivery finishes after the restart"
+    );
+    assert!(
+        delivered.len() > events.len(),
+        "the killed process's send is sent again"
+    );
+    for e in &events {
+        assert!(
+            delivered.contains(e),
+            "event {e} was never delivered: {delivered:?}"
+        );
+    }
+    let mut distinct = delivered.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), events.len());
+    eprintln!(
+        "deliveries: {} for {} events ({} duplicates, at least once)",
+        delivered.len(),
+        events.len(),
+        delivered.len() - distinct.len()
+    );
 }

@@ -8,3 +8,4 @@ mod cli;
 mod fixtures;
 mod helpers;
 mod ledger;
+mod outbound;

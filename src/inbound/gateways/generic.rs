@@ -3,8 +3,6 @@
 //! (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`). [`sign`] is the
 //! one implementation of that signature; outbound signing reuses it.
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -14,13 +12,8 @@ use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
 use crate::inbound::request::{path_text, InboundRequest, Payload};
-use crate::inbound::verify::{first_match, hmac_sha256, secret_eq, VerifyError};
-
-/// Standard base64; padding is written, and optional when reading.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use crate::inbound::verify::{first_match, secret_eq, VerifyError};
+use crate::standard_webhooks::{sign, BASE64};
 
 /// How far `webhook-timestamp` may be from now, either way (replay window).
 const TOLERANCE_SECONDS: u64 = 5 * 60;
@@ -120,33 +113,6 @@ impl GatewayAdapter for Generic {
 
     fn secret_fields(&self) -> &'static [&'static str] {
         &[]
-    }
-}
-
-/// The Standard Webhooks signature of `body` as `v1,<base64>`, or `None` when
-/// `secret` is empty or a `whsec_` key that is not base64.
-pub(crate) fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = key_bytes(secret)?;
-    let mut content = format!("{msg_id}.{timestamp}.").into_bytes();
-    content.extend_from_slice(body);
-    Some(format!("v1,{}", BASE64.encode(hmac_sha256(&key, &content))))
-}
-
-/// The HMAC key: base64 after `whsec_`; without the prefix, the base64
-/// decoding of the whole key if it has one, else the key's own bytes.
-fn key_bytes(secret: &str) -> Option<Vec<u8>> {
-    if secret.is_empty() {
-        return None;
-    }
-    match secret.strip_prefix("whsec_") {
-        Some(encoded) => BASE64.decode(encoded).ok().filter(|k| !k.is_empty()),
-        None => Some(
-            BASE64
-                .decode(secret)
-                .ok()
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| secret.as_bytes().to_vec()),
-        ),
     }
 }
 

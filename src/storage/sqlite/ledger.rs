@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
+use super::outbound::{endpoint_row, insert_delivery, insert_event};
 use super::{gateway, map_err, ms, parse_id, time, SqliteStore};
 use crate::ids::{CategoryId, GrantId, LogId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
-    CanonicalStatus, Direction, GatewayKind, Grant, GrantSource, GrantTarget, Integration,
-    LogEntry, LogStatus, Student, StudentStatus,
+    CanonicalStatus, Delivery, Direction, Endpoint, Event, GatewayKind, Grant, GrantSource,
+    GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
 };
 use crate::storage::{
     LedgerStore, LedgerTx, LogStore, Page, ProcessedEvent, StoreError, StoreResult, StudentStore,
@@ -187,30 +188,39 @@ impl StudentStore for SqliteStore {
         ws: &WorkspaceId,
         categories: &[CategoryId],
     ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
-        if categories.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-            "SELECT cp.category_id, cp.product_id FROM category_products cp
-             JOIN categories c ON c.id = cp.category_id WHERE c.workspace_id = ",
-        );
-        qb.push_bind(ws.as_str());
-        qb.push(" AND cp.category_id IN (");
-        let mut list = qb.separated(", ");
-        for c in categories {
-            list.push_bind(c.as_str());
-        }
-        qb.push(") ORDER BY cp.position");
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    parse_id(r.get("category_id"), CategoryId::parse)?,
-                    parse_id(r.get("product_id"), ProductId::parse)?,
-                ))
-            })
-            .collect()
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        category_products(&mut conn, ws, categories).await
     }
+}
+
+async fn category_products(
+    conn: &mut SqliteConnection,
+    ws: &WorkspaceId,
+    categories: &[CategoryId],
+) -> StoreResult<Vec<(CategoryId, ProductId)>> {
+    if categories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+        "SELECT cp.category_id, cp.product_id FROM category_products cp
+         JOIN categories c ON c.id = cp.category_id WHERE c.workspace_id = ",
+    );
+    qb.push_bind(ws.as_str());
+    qb.push(" AND cp.category_id IN (");
+    let mut list = qb.separated(", ");
+    for c in categories {
+        list.push_bind(c.as_str());
+    }
+    qb.push(") ORDER BY cp.position");
+    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                parse_id(r.get("category_id"), CategoryId::parse)?,
+                parse_id(r.get("product_id"), ProductId::parse)?,
+            ))
+        })
+        .collect()
 }
 
 async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
@@ -244,6 +254,16 @@ async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()
         .await
         .map_err(map_err)?;
     Ok(())
+}
+
+/// Inserts or replaces a log entry (an outbound entry follows its delivery's latest attempt).
+pub(super) async fn upsert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
+    sqlx::query("DELETE FROM log_entries WHERE id = $1")
+        .bind(e.id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    insert_log(conn, e).await
 }
 
 #[async_trait]
@@ -552,6 +572,43 @@ impl LedgerTx for SqliteLedgerTx {
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
         insert_log(&mut self.tx, entry).await
+    }
+
+    async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
+        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        student_row(&row)
+    }
+
+    async fn category_products(
+        &mut self,
+        ws: &WorkspaceId,
+        categories: &[CategoryId],
+    ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
+        category_products(&mut self.tx, ws, categories).await
+    }
+
+    async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(
+            "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled = 1 ORDER BY id",
+        )
+        .bind(ws.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(endpoint_row).collect()
+    }
+
+    async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {
+        insert_event(&mut self.tx, event).await
+    }
+
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
+        insert_delivery(&mut self.tx, delivery).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

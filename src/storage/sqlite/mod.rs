@@ -5,6 +5,7 @@
 
 mod catalog;
 mod ledger;
+mod outbound;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -143,3 +143,11 @@ pub fn standard_webhooks_headers(
         ("webhook-signature".into(), format!("v1,{sig}")),
     ]
 }
+
+/// Checks a delivery's `webhook-signature` the way a receiver would, from
+/// the spec (not gancho's code): true if any `v1,` entry matches `secret`.
+pub fn signature_matches(secret: &str, id: &str, ts: &str, body: &[u8], header: &str) -> bool {
+    let ts: i64 = ts.parse().unwrap();
+    let expected = &standard_webhooks_headers(secret, id, ts, body)[2].1;
+    header.split(' ').any(|sig| sig == expected)
+}

@@ -2,6 +2,7 @@
 //! and a manual clock, plus typed helpers to call the API and post fixtures.
 
 pub mod fixture;
+pub mod receiver;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ impl TestApp {
         config.admin_token = Some(gancho::config::Secret::new(ADMIN_TOKEN));
         config.max_body = 64 * 1024;
         config.public_url = "https://hooks.example.com".into();
+        config.allow_private_targets = true;
+        config.retry_schedule = [0, 1, 2].map(Duration::from_secs).to_vec();
+        config.delivery_timeout = Duration::from_secs(5);
         adjust(&mut config);
         let clock = ManualClock::new(fixture_time());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -229,9 +233,42 @@ impl TestApp {
     /// Runs one pass of the grant-expiry task at the clock's time.
     pub async fn expire_grants(&self) -> usize {
         let store = self.store().await;
-        gancho::inbound::access::expire_due_grants(&store, self.clock.now_utc())
+        let fanout = gancho::outbound::event::Fanout {
+            now: self.clock.now_utc(),
+            first_delay: Duration::ZERO,
+            only: None,
+        };
+        gancho::inbound::access::expire_due_grants(&store, fanout)
             .await
             .unwrap()
+    }
+
+    /// Creates an endpoint pointing at `url`; returns its id and secret.
+    pub async fn create_endpoint(&self, url: &str, extra: Value) -> (String, String) {
+        let mut body = json!({"name": "Receiver", "url": url});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let e = self.post("/endpoints", body).await;
+        (
+            e["id"].as_str().unwrap().to_string(),
+            e["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Waits (bounded) until `check` holds on the API answer at `path`.
+    pub async fn wait_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let v = self.get(path).await;
+            if check(&v) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{path} never reached the expected state: {}",
+            self.get(path).await
+        );
     }
 
     /// Runs a read-only SQL query on the database (log rows have no API yet).

@@ -1,0 +1,371 @@
+//! The delivery worker: [`run_once`] claims due deliveries with a lease,
+//! paces rate-limited endpoints, signs and sends each (Standard Webhooks),
+//! and records every attempt with its outcome in one transaction. [`run`]
+//! only adds waiting and cancellation. A worker that dies mid-send leaves a
+//! lease that expires, and the delivery is claimed again (at least once;
+//! receivers dedupe on `webhook-id`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::endpoint::signing_secrets;
+use super::schedule::{after_failure, parse_retry_after, Next};
+use super::target::{check_literal, GuardedResolver, TargetError};
+use super::Outbox;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ids::EndpointId;
+use crate::keys::Sealer;
+use crate::model::{Attempt, DeliveryStatus, Direction, Integration, LogEntry, LogStatus};
+use crate::standard_webhooks;
+use crate::storage::{AttemptRecord, DueDelivery, Store, StoreResult};
+
+/// How many deliveries one pass claims (and sends concurrently).
+const BATCH: u32 = 64;
+/// The most of a response body kept on the attempt.
+const MAX_RESPONSE_BODY: usize = 4096;
+/// How often an idle worker looks for due deliveries (it is also woken on new ones).
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// What the worker needs; built once at start-up.
+pub struct WorkerContext {
+    pub store: Arc<dyn Store>,
+    pub sealer: Arc<Sealer>,
+    pub client: reqwest::Client,
+    pub schedule: Vec<Duration>,
+    pub timeout: Duration,
+    pub allow_private: bool,
+    /// When each rate-limited endpoint last had a send slot.
+    pacer: Mutex<HashMap<EndpointId, DateTime<Utc>>>,
+}
+
+impl WorkerContext {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        config: &Config,
+    ) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.delivery_timeout)
+            .connect_timeout(config.delivery_timeout)
+            .no_proxy()
+            .user_agent(concat!("gancho/", env!("CARGO_PKG_VERSION")));
+        if !config.allow_private_targets {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        }
+        Ok(Self {
+            store,
+            sealer,
+            client: builder.build()?,
+            schedule: config.retry_schedule.clone(),
+            timeout: config.delivery_timeout,
+            allow_private: config.allow_private_targets,
+            pacer: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// How long a claim lasts: a send can take `timeout`, plus a margin. A
+    /// dead worker's deliveries are taken again after this.
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.timeout + Duration::from_secs(5))
+            .unwrap_or(chrono::Duration::seconds(15))
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Worked(usize),
+    Idle,
+}
+
+/// One pass: claim → pace → send → record.
+pub async fn run_once(ctx: &WorkerContext, now: DateTime<Utc>) -> StoreResult<Outcome> {
+    let due = ctx
+        .store
+        .claim_due_deliveries(now, now + ctx.lease(), BATCH)
+        .await?;
+    if due.is_empty() {
+        return Ok(Outcome::Idle);
+    }
+    let (send, deferred) = pace(ctx, due, now);
+    for (id, until) in deferred {
+        ctx.store.defer_delivery(&id, until).await?;
+    }
+    let sent = join_all(send.iter().map(|d| attempt(ctx, d, now))).await;
+    let records: Vec<AttemptRecord> = send
+        .iter()
+        .zip(sent)
+        .map(|(d, s)| record(ctx, d, s, now))
+        .collect();
+    ctx.store.record_attempts(&records).await?;
+    Ok(Outcome::Worked(records.len()))
+}
+
+/// Splits the claimed deliveries into those to send now and those to move
+/// to a later slot, so a rate-limited endpoint gets at most its rate.
+fn pace(
+    ctx: &WorkerContext,
+    due: Vec<DueDelivery>,
+    now: DateTime<Utc>,
+) -> (
+    Vec<DueDelivery>,
+    Vec<(crate::ids::DeliveryId, DateTime<Utc>)>,
+) {
+    let mut pacer = ctx.pacer.lock().unwrap_or_else(|e| e.into_inner());
+    let mut queued: HashMap<EndpointId, i32> = HashMap::new();
+    let mut send = Vec::new();
+    let mut deferred = Vec::new();
+    for d in due {
+        let Some(rate) = d.endpoint.rate_limit_per_second else {
+            send.push(d);
+            continue;
+        };
+        let interval = chrono::Duration::microseconds(1_000_000 / i64::from(rate.max(1)));
+        let free = pacer
+            .get(&d.endpoint.id)
+            .map_or(now, |last| (*last + interval).max(now));
+        if free <= now {
+            pacer.insert(d.endpoint.id.clone(), now);
+            send.push(d);
+        } else {
+            let n = queued.entry(d.endpoint.id.clone()).or_insert(0);
+            deferred.push((d.delivery.id.clone(), free + interval * *n));
+            *n += 1;
+        }
+    }
+    (send, deferred)
+}
+
+/// What came back from one send.
+struct Sent {
+    http_status: Option<u16>,
+    body: Option<String>,
+    duration_ms: i64,
+    error: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Sent {
+    let started = Instant::now();
+    let failed = |error: String| Sent {
+        http_status: None,
+        body: None,
+        duration_ms: elapsed_ms(started),
+        error: Some(error),
+        retry_after: None,
+    };
+    let url = match reqwest::Url::parse(&d.endpoint.url) {
+        Ok(url) => url,
+        Err(e) => return failed(format!("invalid url: {e}")),
+    };
+    if let Err(e) = check_literal(&url, ctx.allow_private) {
+        return failed(e.to_string());
+    }
+    let secrets = match signing_secrets(&ctx.sealer, &d.endpoint, now) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("cannot read the endpoint secret: {e}")),
+    };
+    let body = d.event.payload.to_string();
+    let id = d.event.id.as_str();
+    let ts = now.timestamp();
+    let signature: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| standard_webhooks::sign(s, id, ts, body.as_bytes()))
+        .collect();
+    let mut request = ctx
+        .client
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature.join(" "));
+    for (name, value) in &d.endpoint.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            request = request.header(n, v);
+        }
+    }
+    let mut response = match request.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => return failed(describe(&e)),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_RESPONSE_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(MAX_RESPONSE_BODY);
+    Sent {
+        http_status: Some(status),
+        body: Some(String::from_utf8_lossy(&bytes).into_owned()),
+        duration_ms: elapsed_ms(started),
+        error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+        retry_after,
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A short, stable description of a failed send.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timeout".into();
+    }
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(t) = s.downcast_ref::<TargetError>() {
+            return t.to_string();
+        }
+        chain.push_str(&s.to_string());
+        chain.push_str(": ");
+        source = s.source();
+    }
+    let lower = chain.to_lowercase();
+    let kind = if lower.contains("connection refused") {
+        "connection refused"
+    } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+        "dns"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "tls"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    format!("{kind}: {}", chain.trim_end_matches(": "))
+}
+
+/// Decides what follows an attempt and builds everything to write.
+fn record(ctx: &WorkerContext, d: &DueDelivery, sent: Sent, now: DateTime<Utc>) -> AttemptRecord {
+    let mut delivery = d.delivery.clone();
+    delivery.attempts += 1;
+    let status = sent.http_status;
+    let gone = status == Some(410);
+    let next = match status {
+        Some(s) if (200..300).contains(&s) => Next::Delivered,
+        Some(410) => Next::GaveUp,
+        _ => {
+            let honoured = matches!(status, Some(429) | Some(503))
+                .then_some(sent.retry_after)
+                .flatten();
+            after_failure(
+                &ctx.schedule,
+                delivery.attempts - delivery.cycle_start,
+                now,
+                honoured,
+            )
+        }
+    };
+    (delivery.status, delivery.next_attempt_at) = match next {
+        Next::Delivered => (DeliveryStatus::Success, None),
+        Next::Retry { at } => (DeliveryStatus::Pending, Some(at)),
+        Next::GaveUp => (DeliveryStatus::Failed, None),
+    };
+    delivery.lease_until = None;
+    delivery.last_http_status = status;
+    delivery.last_error = sent.error.clone();
+    delivery.updated_at = now;
+    let attempt = Attempt {
+        number: delivery.attempts,
+        at: now,
+        http_status: status,
+        response_body: sent.body,
+        duration_ms: sent.duration_ms,
+        error: sent.error,
+    };
+    let log = log_entry(d, &delivery, &attempt);
+    AttemptRecord {
+        attempt,
+        delivery,
+        log,
+        disable_endpoint: gone
+            .then(|| format!("the endpoint answered 410 Gone at {}", now.to_rfc3339())),
+    }
+}
+
+/// The delivery's log entry, following its latest attempt.
+fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) -> LogEntry {
+    let data = &d.event.payload["data"];
+    let email = data["email"]
+        .as_str()
+        .or_else(|| data["customer"]["email"].as_str())
+        .map(str::to_string);
+    LogEntry {
+        id: delivery.log_id.clone(),
+        workspace_id: delivery.workspace_id.clone(),
+        at: delivery.created_at,
+        direction: Direction::Out,
+        gateway: None,
+        event_type: Some(delivery.event_type.clone()),
+        email,
+        status: if delivery.status == DeliveryStatus::Success {
+            LogStatus::Success
+        } else {
+            LogStatus::Failure
+        },
+        http_status: a.http_status.unwrap_or(0),
+        duration_ms: a.duration_ms,
+        integration: Integration {
+            kind: "endpoint".into(),
+            id: Some(d.endpoint.id.to_string()),
+            name: d.endpoint.name.clone(),
+        },
+        attempts: delivery.attempts,
+        error: a.error.clone(),
+        detail: json!({
+            "delivery_id": delivery.id,
+            "delivery_status": delivery.status,
+            "next_attempt_at": delivery.next_attempt_at,
+            "endpoint": {"id": d.endpoint.id, "name": d.endpoint.name, "url": d.endpoint.url},
+            "event": d.event.payload,
+        }),
+    }
+}
+
+/// Runs passes until `token` is cancelled; sleeps when idle, and wakes on
+/// new deliveries. Errors are logged and the loop goes on.
+pub async fn run(
+    ctx: WorkerContext,
+    clock: Arc<dyn Clock>,
+    outbox: Outbox,
+    token: CancellationToken,
+) {
+    loop {
+        if token.is_cancelled() {
+            return;
+        }
+        match run_once(&ctx, clock.now()).await {
+            Ok(Outcome::Worked(_)) => continue,
+            Ok(Outcome::Idle) => {}
+            Err(e) => tracing::error!(error = %e, "delivery pass failed; will retry"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = outbox.woken() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+        }
+    }
+}
