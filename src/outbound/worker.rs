@@ -340,7 +340,8 @@ fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) ->
             "delivery_status": delivery.status,
             "next_attempt_at": delivery.next_attempt_at,
             "endpoint": {"id": d.endpoint.id, "name": d.endpoint.name, "url": d.endpoint.url},
-            "event": d.event.payload,
+            // The payload lives once, on the event; the log detail reads it from there.
+            "event_id": d.event.id,
         }),
     }
 }

@@ -739,3 +739,108 @@ async fn endpoint_input_is_validated() {
     assert_eq!(e["secret"], given);
     assert!(e["id"].as_str().unwrap().starts_with("ep_"));
 }
+
+#[tokio::test]
+async fn a_rolled_back_change_emits_nothing() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::spawn().await;
+    app.create_endpoint(&receiver.url, json!({})).await;
+    let store = app.store().await;
+    let ws = gancho::storage::WorkspaceStore::default_workspace(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    let draft = gancho::outbound::event::EventDraft {
+        event_type: "student.updated".into(),
+        data: json!({"email": "x@example.com"}),
+        product_ids: vec![],
+    };
+    let fanout = gancho::outbound::event::Fanout {
+        now: app.clock.now_utc(),
+        first_delay: Duration::ZERO,
+        only: None,
+    };
+
+    let mut tx = gancho::storage::LedgerStore::begin(&store).await.unwrap();
+    let written =
+        gancho::outbound::event::enqueue(tx.as_mut(), &ws.id, vec![draft.clone()], fanout)
+            .await
+            .unwrap();
+    assert_eq!(
+        written[0].1.len(),
+        1,
+        "one delivery was written inside the transaction"
+    );
+    drop(tx);
+    let mut tx = gancho::storage::LedgerStore::begin(&store).await.unwrap();
+    gancho::outbound::event::enqueue(tx.as_mut(), &ws.id, vec![draft], fanout)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the committed event is delivered"
+    );
+    let rows = app.sql_rows("SELECT COUNT(*) AS n FROM events").await;
+    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "n"), 1);
+}
+
+#[tokio::test]
+async fn endpoint_secrets_are_encrypted_at_rest_and_still_sign() {
+    let app = TestApp::spawn_with(|c| {
+        c.encryption_key = Some(gancho::config::Secret::new("an encryption key for tests"));
+    })
+    .await;
+    let receiver = Receiver::spawn().await;
+    let (endpoint, secret) = app.create_endpoint(&receiver.url, json!({})).await;
+
+    test_send(&app, &endpoint).await;
+    let r = &receiver.wait_for(1).await[0];
+
+    let rows = app.sql_rows("SELECT secret FROM endpoints").await;
+    let stored: String = sqlx::Row::get(&rows[0], "secret");
+    assert!(
+        stored.starts_with("sealed:v1:") && !stored.contains(&secret[6..]),
+        "{stored}"
+    );
+    assert!(signature_matches(
+        &secret,
+        r.header("webhook-id"),
+        r.header("webhook-timestamp"),
+        &r.body,
+        r.header("webhook-signature")
+    ));
+}
+
+#[tokio::test]
+async fn each_delivery_keeps_one_log_entry_following_its_latest_attempt() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::spawn().await;
+    receiver.reply([Reply::status(500)]);
+    let (endpoint, _) = app.create_endpoint(&receiver.url, json!({})).await;
+    let delivery = test_send(&app, &endpoint).await;
+    app.wait_until(&format!("/deliveries/{delivery}"), |d| d["attempts"] == 1)
+        .await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    app.wait_until(&format!("/deliveries/{delivery}"), |d| {
+        d["status"] == "success"
+    })
+    .await;
+
+    let rows = app
+        .sql_rows("SELECT direction, status, http_status, attempts, integration_kind FROM log_entries WHERE direction = 'out'")
+        .await;
+
+    assert_eq!(rows.len(), 1);
+    assert_eq!(sqlx::Row::get::<String, _>(&rows[0], "status"), "success");
+    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "http_status"), 200);
+    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "attempts"), 2);
+    assert_eq!(
+        sqlx::Row::get::<String, _>(&rows[0], "integration_kind"),
+        "endpoint"
+    );
+}

@@ -256,14 +256,48 @@ async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()
     Ok(())
 }
 
-/// Inserts or replaces a log entry (an outbound entry follows its delivery's latest attempt).
-pub(super) async fn upsert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
-    sqlx::query("DELETE FROM log_entries WHERE id = $1")
-        .bind(e.id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    insert_log(conn, e).await
+/// Writes log entries, or updates the ones already there (an outbound entry
+/// follows its delivery's latest attempt; its time and integration stay).
+pub(super) async fn upsert_logs(
+    conn: &mut SqliteConnection,
+    entries: &[&LogEntry],
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error) ",
+    );
+    qb.push_values(entries, |mut b, e| {
+        b.push_bind(e.id.as_str())
+            .push_bind(e.workspace_id.as_str())
+            .push_bind(ms(e.at))
+            .push_bind(e.direction.as_str())
+            .push_bind(e.gateway.map(|g| g.as_str()))
+            .push_bind(e.event_type.as_deref())
+            .push_bind(e.email.as_deref())
+            .push_bind(e.status.as_str())
+            .push_bind(i64::from(e.http_status))
+            .push_bind(e.duration_ms)
+            .push_bind(e.integration.kind.as_str())
+            .push_bind(e.integration.id.as_deref())
+            .push_bind(e.integration.name.as_str())
+            .push_bind(i64::from(e.attempts))
+            .push_bind(e.error.as_deref());
+    });
+    qb.push(
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
+             duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error",
+    );
+    qb.build().execute(&mut *conn).await.map_err(map_err)?;
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO log_details (log_id, detail) ");
+    qb.push_values(entries, |mut b, e| {
+        b.push_bind(e.id.as_str()).push_bind(e.detail.to_string());
+    });
+    qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
+    qb.build().execute(&mut *conn).await.map_err(map_err)?;
+    Ok(())
 }
 
 #[async_trait]

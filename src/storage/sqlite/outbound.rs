@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, SqliteConnection};
 
-use super::ledger::upsert_log;
+use super::ledger::upsert_logs;
 use super::{map_err, ms, parse_id, time, SqliteStore};
 use crate::ids::{DeliveryId, EndpointId, EventId, LogId, ProductId, WorkspaceId};
-use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Event};
+use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Event, LogEntry};
 use crate::storage::{AttemptRecord, DueDelivery, OutboundStore, Page, StoreError, StoreResult};
 
 fn json_col<T: serde::de::DeserializeOwned>(
@@ -142,24 +142,52 @@ pub(super) async fn insert_delivery(conn: &mut SqliteConnection, d: &Delivery) -
     Ok(())
 }
 
-async fn update_delivery(conn: &mut SqliteConnection, d: &Delivery) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = $1, attempts = $2, cycle_start = $3, next_attempt_at = $4,
-             lease_until = $5, last_http_status = $6, last_error = $7, updated_at = $8
-         WHERE id = $9",
-    )
-    .bind(d.status.as_str())
-    .bind(i64::from(d.attempts))
-    .bind(i64::from(d.cycle_start))
-    .bind(d.next_attempt_at.map(ms))
-    .bind(d.lease_until.map(ms))
-    .bind(d.last_http_status.map(i64::from))
-    .bind(d.last_error.as_deref())
-    .bind(ms(d.updated_at))
-    .bind(d.id.as_str())
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
+async fn insert_attempts(
+    conn: &mut SqliteConnection,
+    records: &[AttemptRecord],
+) -> StoreResult<()> {
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+        "INSERT OR REPLACE INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error) ",
+    );
+    qb.push_values(records, |mut b, r| {
+        let a = &r.attempt;
+        b.push_bind(r.delivery.id.as_str())
+            .push_bind(i64::from(a.number))
+            .push_bind(ms(a.at))
+            .push_bind(a.http_status.map(i64::from))
+            .push_bind(a.response_body.as_deref())
+            .push_bind(a.duration_ms)
+            .push_bind(a.error.as_deref());
+    });
+    qb.build().execute(conn).await.map_err(map_err)?;
+    Ok(())
+}
+
+/// One `UPDATE ... FROM (VALUES ...)` for the whole batch.
+async fn update_deliveries(
+    conn: &mut SqliteConnection,
+    records: &[AttemptRecord],
+) -> StoreResult<()> {
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+        "UPDATE deliveries SET status = v.column2, attempts = v.column3, cycle_start = v.column4,
+             next_attempt_at = v.column5, lease_until = v.column6, last_http_status = v.column7,
+             last_error = v.column8, updated_at = v.column9
+         FROM (",
+    );
+    qb.push_values(records, |mut b, r| {
+        let d = &r.delivery;
+        b.push_bind(d.id.as_str())
+            .push_bind(d.status.as_str())
+            .push_bind(i64::from(d.attempts))
+            .push_bind(i64::from(d.cycle_start))
+            .push_bind(d.next_attempt_at.map(ms))
+            .push_bind(d.lease_until.map(ms))
+            .push_bind(d.last_http_status.map(i64::from))
+            .push_bind(d.last_error.as_deref())
+            .push_bind(ms(d.updated_at));
+    });
+    qb.push(") AS v WHERE deliveries.id = v.column1");
+    qb.build().execute(conn).await.map_err(map_err)?;
     Ok(())
 }
 
@@ -390,29 +418,20 @@ impl OutboundStore for SqliteStore {
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        // A few multi-row statements per batch rather than several per
+        // delivery: each statement is a round trip to SQLite's thread.
         let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for chunk in records.chunks(100) {
+            insert_attempts(&mut tx, chunk).await?;
+            update_deliveries(&mut tx, chunk).await?;
+            let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
+            upsert_logs(&mut tx, &logs).await?;
+        }
         for r in records {
-            let a = &r.attempt;
-            sqlx::query(
-                "INSERT OR REPLACE INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(r.delivery.id.as_str())
-            .bind(i64::from(a.number))
-            .bind(ms(a.at))
-            .bind(a.http_status.map(i64::from))
-            .bind(a.response_body.as_deref())
-            .bind(a.duration_ms)
-            .bind(a.error.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            update_delivery(&mut tx, &r.delivery).await?;
-            upsert_log(&mut tx, &r.log).await?;
             if let Some(reason) = &r.disable_endpoint {
                 sqlx::query("UPDATE endpoints SET is_enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
                     .bind(reason)
-                    .bind(ms(a.at))
+                    .bind(ms(r.attempt.at))
                     .bind(r.delivery.endpoint_id.as_str())
                     .execute(&mut *tx)
                     .await
