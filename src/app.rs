@@ -18,6 +18,8 @@ use crate::config::{Config, DatabaseUrl};
 use crate::ids::{ApiKeyId, WorkspaceId};
 use crate::inbound::access;
 use crate::keys::Sealer;
+use crate::logs::retention;
+use crate::metrics::Metrics;
 use crate::model::{ApiKey, Workspace};
 use crate::outbound::worker::{self, WorkerContext};
 use crate::outbound::Outbox;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub sealer: Arc<Sealer>,
     pub outbox: Outbox,
+    pub metrics: Arc<Metrics>,
 }
 
 /// SHA-256 hex of an API token: what `api_keys` stores and looks up.
@@ -118,7 +121,13 @@ pub async fn bootstrap(
 
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> axum::Router {
-    crate::api::router(state).layer(tower_http::trace::TraceLayer::new_for_http())
+    // Spans carry the method and path only: a query may hold a signature.
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &axum::http::Request<axum::body::Body>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        },
+    );
+    crate::api::router(state).layer(trace)
 }
 
 /// Runs gancho until `shutdown` resolves: the HTTP server and the background
@@ -141,6 +150,7 @@ pub async fn run(
     }
     let state = AppState {
         outbox: Outbox::new(&config.retry_schedule),
+        metrics: Arc::new(Metrics::new()),
         store,
         sealer: Arc::new(Sealer::new(
             config.encryption_key.as_ref().map(|k| k.expose()),
@@ -161,8 +171,11 @@ pub async fn run(
         ("http server", result.map_err(anyhow::Error::from))
     });
     tasks.spawn(expiry_loop(state.clone(), token.clone()));
-    let worker_ctx = WorkerContext::new(state.store.clone(), state.sealer.clone(), &state.config)
-        .context("building the delivery HTTP client")?;
+    tasks.spawn(retention_loop(state.clone(), token.clone()));
+    let mut worker_ctx =
+        WorkerContext::new(state.store.clone(), state.sealer.clone(), &state.config)
+            .context("building the delivery HTTP client")?;
+    worker_ctx.metrics = Some(state.metrics.clone());
     let (clock, outbox, worker_token) = (state.clock.clone(), state.outbox.clone(), token.clone());
     tasks.spawn(async move {
         worker::run(worker_ctx, clock, outbox, worker_token).await;
@@ -200,6 +213,7 @@ async fn expiry_loop(
             Ok(0) => {}
             Ok(n) => {
                 state.outbox.wake();
+                state.metrics.revoked(n as u64);
                 tracing::info!(revoked = n, "expired grants revoked");
             }
             Err(e) => tracing::error!(error = %e, "expiring grants failed; will retry"),
@@ -207,6 +221,32 @@ async fn expiry_loop(
         tokio::select! {
             _ = token.cancelled() => return ("grant expiry", Ok(())),
             _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+        }
+    }
+}
+
+/// How often retention runs.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Purges entries older than `GANCHO_RETENTION_DAYS`, at start-up and hourly.
+async fn retention_loop(
+    state: AppState,
+    token: CancellationToken,
+) -> (&'static str, anyhow::Result<()>) {
+    loop {
+        let now = state.clock.now();
+        match retention::purge(state.store.as_ref(), now, state.config.retention_days).await {
+            Ok(p) if p.log_entries + p.deliveries_and_events > 0 => tracing::info!(
+                log_entries = p.log_entries,
+                deliveries_and_events = p.deliveries_and_events,
+                "retention purged old entries"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention failed; will retry"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return ("retention", Ok(())),
+            _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
         }
     }
 }

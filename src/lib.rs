@@ -11,6 +11,8 @@ pub mod error;
 pub mod ids;
 pub mod inbound;
 pub mod keys;
+pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod redact;

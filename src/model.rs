@@ -222,6 +222,8 @@ pub struct LogEntry {
     pub attempts: u32,
     pub error: Option<String>,
     pub detail: serde_json::Value,
+    /// For a reprocessed inbound call: the entry it re-ran.
+    pub reprocess_of: Option<LogId>,
 }
 
 /// An outbound destination (Saída). `secret` and `previous_secret` are as

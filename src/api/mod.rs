@@ -9,6 +9,8 @@ pub mod endpoints;
 pub mod extract;
 pub mod inbound_urls;
 pub mod keys;
+pub mod logs;
+pub mod ops;
 pub mod products;
 pub mod students;
 pub mod workspace;
@@ -34,7 +36,7 @@ use extract::Json;
     security(("bearer" = [])),
     tags(
         (name = "workspace"), (name = "catalog"), (name = "students"),
-        (name = "inbound"), (name = "keys"), (name = "outbound"), (name = "meta"), (name = "inbound webhooks")
+        (name = "inbound"), (name = "keys"), (name = "outbound"), (name = "logs"), (name = "meta"), (name = "operations"), (name = "inbound webhooks")
     )
 )]
 struct ApiDoc;
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inbound_urls::router())
         .merge(keys::router())
         .merge(endpoints::router())
+        .merge(logs::router())
         .routes(routes!(openapi_json))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(crate::inbound::receive::router())
+        .merge(ops::router())
         .split_for_parts();
     router.layer(Extension(Arc::new(doc))).with_state(state)
 }

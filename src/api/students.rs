@@ -251,6 +251,7 @@ async fn create_grant(
         now,
     )
     .await?;
+    state.metrics.granted(1);
     let access = student::current_access(store, &ws, &student_id, now).await?;
     let products = access
         .into_iter()
@@ -278,6 +279,7 @@ async fn delete_grant(
         state.clock.now(),
     )
     .await?;
+    state.metrics.revoked(1);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -43,6 +43,8 @@ pub struct InboundContext<'a> {
     pub store: &'a dyn Store,
     pub sealer: &'a Sealer,
     pub outbox: &'a Outbox,
+    /// Counters for `/metrics` (absent in tools that run the pipeline alone).
+    pub metrics: Option<&'a crate::metrics::Metrics>,
     pub now: DateTime<Utc>,
 }
 
@@ -107,11 +109,12 @@ struct Trace {
     event: Option<NormalizedEvent>,
     native_event: Option<String>,
     effects: Vec<Effect>,
+    /// Set when this call is a reprocess of an earlier entry.
+    reprocess_of: Option<LogId>,
 }
 
-/// Handles one inbound call from start to reply (DESIGN.md § Inbound).
-pub async fn receive(ctx: &InboundContext<'_>, call: InboundCall) -> InboundReply {
-    let mut trace = Trace {
+fn new_trace() -> Trace {
+    Trace {
         log_id: LogId::new(),
         workspace: None,
         integration: Integration {
@@ -125,8 +128,26 @@ pub async fn receive(ctx: &InboundContext<'_>, call: InboundCall) -> InboundRepl
         event: None,
         native_event: None,
         effects: Vec::new(),
-    };
-    let outcome = match process(ctx, &call, &mut trace).await {
+        reprocess_of: None,
+    }
+}
+
+/// Handles one inbound call from start to reply (DESIGN.md § Inbound).
+pub async fn receive(ctx: &InboundContext<'_>, call: InboundCall) -> InboundReply {
+    let mut trace = new_trace();
+    let outcome = process(ctx, &call, &mut trace).await;
+    finish(ctx, &call, &trace, outcome).await
+}
+
+/// Turns the outcome into the reply, writing the log entry of calls that
+/// did not write it inside the ledger transaction.
+async fn finish(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &Trace,
+    outcome: Result<Outcome, StoreError>,
+) -> InboundReply {
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, "inbound call failed on storage");
@@ -139,15 +160,148 @@ pub async fn receive(ctx: &InboundContext<'_>, call: InboundCall) -> InboundRepl
         }
     };
     let reply = reply_for(&outcome, &trace.log_id);
+    if let Some(m) = ctx.metrics {
+        m.inbound(trace.gateway, reply_label(&outcome, reply.status));
+        m.ledger(&trace.effects);
+    }
     // Processed and duplicate calls wrote their log entry inside the ledger transaction.
     if !matches!(outcome, Outcome::Processed | Outcome::Duplicate) {
-        if let Some(entry) = log_entry(&call, &trace, &outcome, &reply, ctx.now) {
+        if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
             if let Err(e) = ctx.store.insert_log(&entry).await {
                 tracing::error!(error = %e, log_id = %trace.log_id, "could not write inbound log entry");
             }
         }
     }
     reply
+}
+
+/// The `outcome` label of the inbound metric.
+fn reply_label(outcome: &Outcome, status: u16) -> &'static str {
+    match (outcome, status) {
+        (Outcome::Processed, _) => "processed",
+        (Outcome::Duplicate, _) => "duplicate",
+        (Outcome::Ignored { .. }, _) => "ignored",
+        (_, 401) => "unauthorized",
+        (_, 503) => "unavailable",
+        (_, s) if s >= 500 => "error",
+        _ => "rejected",
+    }
+}
+
+/// Why a log entry cannot be reprocessed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReprocessError {
+    #[error("{0}")]
+    NotReprocessable(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Re-runs a logged inbound call through normalization and the ledger with
+/// today's configuration (DESIGN.md: after a mapping was fixed). It is not
+/// verified again (its proof was checked when it arrived, and the stored
+/// copy is redacted); the dedupe key makes it idempotent. The outcome is a
+/// new log entry linked to the first.
+pub async fn reprocess(
+    ctx: &InboundContext<'_>,
+    workspace: &Workspace,
+    original: &crate::model::LogEntry,
+) -> Result<InboundReply, ReprocessError> {
+    let d = &original.detail;
+    if original.direction != crate::model::Direction::In {
+        return Err(ReprocessError::NotReprocessable(
+            "only inbound calls can be reprocessed",
+        ));
+    }
+    if d["verification"]["result"] != "verified" {
+        return Err(ReprocessError::NotReprocessable(
+            "only calls that proved authentic can be reprocessed",
+        ));
+    }
+    let (Some(gateway), Some(body)) = (original.gateway, d["request"]["body"].as_str()) else {
+        return Err(ReprocessError::NotReprocessable(
+            "the stored request is incomplete",
+        ));
+    };
+    let pairs = |v: &Value| -> Vec<(String, String)> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let call = InboundCall {
+        public_id: workspace.public_id.clone(),
+        slug: None,
+        path: d["request"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        headers: pairs(&d["request"]["headers"]),
+        query: pairs(&d["request"]["query"]),
+        body: Ok(Bytes::from(body.to_string())),
+        started: std::time::Instant::now(),
+    };
+    let mut trace = new_trace();
+    trace.workspace = Some(workspace.id.clone());
+    trace.integration = original.integration.clone();
+    trace.gateway = Some(gateway);
+    trace.reprocess_of = Some(original.id.clone());
+    trace.verification =
+        json!({"result": "verified", "reprocess_of": original.id, "original": d["verification"]});
+    let url = match original
+        .integration
+        .id
+        .as_deref()
+        .and_then(crate::ids::InboundUrlId::parse)
+    {
+        Some(id) => ctx.store.get_inbound_url(&workspace.id, &id).await.ok(),
+        None => None,
+    };
+    let outcome = renormalize(ctx, &call, &mut trace, workspace, url.as_ref(), gateway).await;
+    Ok(finish(ctx, &call, &trace, outcome).await)
+}
+
+async fn renormalize(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &mut Trace,
+    workspace: &Workspace,
+    url: Option<&InboundUrl>,
+    gateway: GatewayKind,
+) -> Result<Outcome, StoreError> {
+    let body = call.body.clone().unwrap_or_default();
+    let content_type = call
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.as_str());
+    let kind = content_type
+        .and_then(BodyKind::from_content_type)
+        .unwrap_or_else(|| BodyKind::sniff(&body));
+    let payload = match Payload::parse(kind, &body) {
+        Ok(p) => p,
+        Err(e) => return Ok(reject(400, "bad_request", e.to_string())),
+    };
+    let request = InboundRequest {
+        headers: call.headers.clone(),
+        query: call.query.clone(),
+        body,
+        kind,
+    };
+    normalize_and_apply(
+        ctx,
+        call,
+        trace,
+        workspace,
+        url,
+        gateways::adapter(gateway),
+        &request,
+        &payload,
+    )
+    .await
 }
 
 fn reply_for(outcome: &Outcome, log_id: &LogId) -> InboundReply {
@@ -243,7 +397,32 @@ async fn process(
         }
     };
     trace.verification = json!({"result": "verified", "key_id": key_id});
-    match adapter.normalize(&request, &payload) {
+    normalize_and_apply(
+        ctx,
+        call,
+        trace,
+        &workspace,
+        url.as_ref(),
+        adapter,
+        &request,
+        &payload,
+    )
+    .await
+}
+
+/// Normalizes an authentic request and applies it (or says why it is ignored).
+#[allow(clippy::too_many_arguments)] // the call, its trace, and what it was resolved to
+async fn normalize_and_apply(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &mut Trace,
+    workspace: &Workspace,
+    url: Option<&InboundUrl>,
+    adapter: &dyn gateways::GatewayAdapter,
+    request: &InboundRequest,
+    payload: &Payload,
+) -> Result<Outcome, StoreError> {
+    match adapter.normalize(request, payload) {
         Normalized::Ignored(ignored) => {
             trace.native_event = ignored.native_event;
             Ok(Outcome::Ignored {
@@ -251,9 +430,7 @@ async fn process(
                 is_ack: ignored.is_ack,
             })
         }
-        Normalized::Event(event) => {
-            apply_event(ctx, call, trace, &workspace, url.as_ref(), *event).await
-        }
+        Normalized::Event(event) => apply_event(ctx, call, trace, workspace, url, *event).await,
     }
 }
 
@@ -509,6 +686,7 @@ fn log_entry(
         "verification": trace.verification,
         "normalized": trace.event,
         "outcome": label,
+        "reprocess_of": trace.reprocess_of,
         "effects": trace.effects,
         "response": {"status": reply.status, "body": reply.body},
     });
@@ -527,5 +705,6 @@ fn log_entry(
         attempts: 1,
         error: error.map(|e| r.text(&e)),
         detail,
+        reprocess_of: trace.reprocess_of.clone(),
     })
 }

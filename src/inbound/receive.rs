@@ -102,6 +102,7 @@ async fn handle(
         store: state.store.as_ref(),
         sealer: &state.sealer,
         outbox: &state.outbox,
+        metrics: Some(&state.metrics),
         now: state.clock.now(),
     };
     into_response(receive(&ctx, call).await)

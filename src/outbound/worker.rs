@@ -42,6 +42,7 @@ pub struct WorkerContext {
     pub schedule: Vec<Duration>,
     pub timeout: Duration,
     pub allow_private: bool,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// When each rate-limited endpoint last had a send slot.
     pacer: Mutex<HashMap<EndpointId, DateTime<Utc>>>,
 }
@@ -68,6 +69,7 @@ impl WorkerContext {
             schedule: config.retry_schedule.clone(),
             timeout: config.delivery_timeout,
             allow_private: config.allow_private_targets,
+            metrics: None,
             pacer: Mutex::new(HashMap::new()),
         })
     }
@@ -101,6 +103,16 @@ pub async fn run_once(ctx: &WorkerContext, now: DateTime<Utc>) -> StoreResult<Ou
         ctx.store.defer_delivery(&id, until).await?;
     }
     let sent = join_all(send.iter().map(|d| attempt(ctx, d, now))).await;
+    if let Some(m) = &ctx.metrics {
+        for s in &sent {
+            let outcome = match s.http_status {
+                Some(200..=299) => "success",
+                Some(410) => "gone",
+                _ => "failure",
+            };
+            m.attempt(outcome, s.duration_ms as f64 / 1000.0);
+        }
+    }
     let records: Vec<AttemptRecord> = send
         .iter()
         .zip(sent)
@@ -343,6 +355,7 @@ fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) ->
             // The payload lives once, on the event; the log detail reads it from there.
             "event_id": d.event.id,
         }),
+        reprocess_of: None,
     }
 }
 

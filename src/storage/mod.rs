@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{
-    ApiKeyId, CategoryId, DeliveryId, EndpointId, GrantId, InboundUrlId, KeyId, LogId, ProductId,
-    StudentId, WorkspaceId,
+    ApiKeyId, CategoryId, DeliveryId, EndpointId, EventId, GrantId, InboundUrlId, KeyId, LogId,
+    ProductId, StudentId, WorkspaceId,
 };
 use crate::model::{
-    ApiKey, Attempt, CanonicalStatus, Category, Delivery, Endpoint, Event, GatewayKey, GatewayKind,
-    Grant, InboundUrl, LogEntry, Product, Student, Workspace,
+    ApiKey, Attempt, CanonicalStatus, Category, Delivery, Direction, Endpoint, Event, GatewayKey,
+    GatewayKind, Grant, InboundUrl, LogEntry, LogStatus, Product, Student, Workspace,
 };
 
 /// Errors every backend maps its own into.
@@ -134,11 +134,72 @@ pub trait KeyStore: Send + Sync {
     async fn delete_key(&self, ws: &WorkspaceId, id: &KeyId) -> StoreResult<()>;
 }
 
-/// Log entries, outside a ledger transaction (rejected calls).
+/// What `GET /logs` asks for. Results are newest first: `(at, id)` descending.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    pub direction: Option<Direction>,
+    pub status: Option<LogStatus>,
+    pub event_type: Option<String>,
+    /// Lowercase, trimmed.
+    pub email: Option<String>,
+    /// Inclusive bounds on `at`.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor: only entries strictly older than this `(at, id)`.
+    pub before: Option<(DateTime<Utc>, LogId)>,
+    pub limit: u32,
+}
+
+/// Counts of log entries in one 15-minute UTC slot (kept by the store as
+/// entries are written, so stats never scan the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBucket {
+    pub start: DateTime<Utc>,
+    pub total: i64,
+    pub success: i64,
+    pub failure: i64,
+    pub sum_ms: i64,
+}
+
+/// The queue panel (DESIGN.md `GET /queue`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Pending, not claimed, due within the last minute or later.
+    pub waiting: i64,
+    /// Claimed by a worker right now.
+    pub processing: i64,
+    /// Pending, not claimed, due more than a minute ago.
+    pub late: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// Log entries: writing outside a ledger transaction (rejected calls),
+/// search, stats, the queue panel and retention.
 #[async_trait]
 pub trait LogStore: Send + Sync {
     async fn insert_log(&self, entry: &LogEntry) -> StoreResult<()>;
     async fn get_log(&self, ws: &WorkspaceId, id: &LogId) -> StoreResult<LogEntry>;
+    /// Summaries (no `detail`) matching the filter, newest first.
+    async fn search_logs(&self, ws: &WorkspaceId, filter: &LogFilter)
+        -> StoreResult<Vec<LogEntry>>;
+    /// The 15-minute buckets that start in `[from, to)`.
+    async fn log_buckets(
+        &self,
+        ws: &WorkspaceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LogBucket>>;
+    async fn queue_counts(&self, ws: &WorkspaceId, now: DateTime<Utc>) -> StoreResult<QueueCounts>;
+    async fn get_event(&self, ws: &WorkspaceId, id: &EventId) -> StoreResult<Event>;
+    /// Deletes up to `limit` log entries (with their details) older than `before`.
+    async fn purge_logs(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+    /// Deletes up to `limit` finished deliveries (with their attempts) last
+    /// touched before `before`, then events older than `before` that no
+    /// delivery needs any more.
+    async fn purge_deliveries(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+    /// Whether every migration this build knows has been applied.
+    async fn migrations_applied(&self) -> StoreResult<bool>;
 }
 
 /// The record that an inbound event was processed: its dedupe key is

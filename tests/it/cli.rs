@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use crate::helpers::receiver::{Receiver, Reply};
 
+thread_local! {
+    /// Every line the last started gancho printed (tests run one per thread).
+    static LOG: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+}
+
 fn gancho() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gancho"));
     cmd.env_clear()
@@ -64,12 +69,12 @@ fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, Op
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let keep = LOG.with(|l| l.clone());
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
+            keep.lock().unwrap().push(line.clone());
+            let _ = tx.send(line);
         }
     });
     let mut token = None;
@@ -232,4 +237,84 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         events.len(),
         delivered.len() - distinct.len()
     );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_gancho_s_own_log_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("GANCHO_ADMIN_TOKEN", "log-test-admin-token"),
+        ("GANCHO_LOG", "debug"),
+    ];
+    let (child, addr, _) = start_with(dir.path(), &env);
+    let client = reqwest::Client::new();
+    let api = |p: &str| format!("http://{addr}/api/v1{p}");
+    for (gateway, secret) in [
+        ("hotmart", "test-hottok-Xk3p9QmZ2v8T"),
+        ("kiwify", "test-kiwify-token-7f3a9c"),
+    ] {
+        client
+            .post(api("/keys"))
+            .bearer_auth("log-test-admin-token")
+            .json(&serde_json::json!({"gateway": gateway, "secret": secret}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let ws: serde_json::Value = client
+        .get(api("/workspace"))
+        .bearer_auth("log-test-admin-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let global = ws["global_inbound_url"]
+        .as_str()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &format!("http://{addr}"));
+    let hotmart = crate::helpers::fixture::load("hotmart", "purchase_approved");
+    let kiwify = crate::helpers::fixture::load("kiwify", "order_approved");
+    let signature = kiwify.query[0].1.clone();
+    client
+        .post(&global)
+        .header("content-type", "application/json")
+        .header("x-hotmart-hottok", "test-hottok-Xk3p9QmZ2v8T")
+        .body(hotmart.body)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{global}?signature={signature}"))
+        .header("content-type", "application/json")
+        .body(kiwify.body)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(&global)
+        .header("content-type", "application/json")
+        .body("{\"hottok\": \"test-hottok-Xk3p9QmZ2v8T\"")
+        .send()
+        .await
+        .unwrap();
+    stop(child);
+
+    let log = LOG.with(|l| l.lock().unwrap().join("\n"));
+    assert!(
+        log.contains("/in/"),
+        "debug output shows the requests: {log}"
+    );
+    for secret in [
+        "test-hottok-Xk3p9QmZ2v8T",
+        "test-kiwify-token-7f3a9c",
+        signature.as_str(),
+        "log-test-admin-token",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret} appeared in gancho's log output"
+        );
+    }
 }

@@ -8,4 +8,5 @@ mod cli;
 mod fixtures;
 mod helpers;
 mod ledger;
+mod logs;
 mod outbound;

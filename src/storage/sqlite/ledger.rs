@@ -13,7 +13,7 @@ use crate::model::{
     GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
 };
 use crate::storage::{
-    LedgerStore, LedgerTx, LogStore, Page, ProcessedEvent, StoreError, StoreResult, StudentStore,
+    LedgerStore, LedgerTx, Page, ProcessedEvent, StoreError, StoreResult, StudentStore,
 };
 
 fn student_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Student> {
@@ -71,8 +71,9 @@ fn grant_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Grant> {
     })
 }
 
-fn log_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<LogEntry> {
-    let detail: Option<&str> = r.get("detail");
+pub(super) fn log_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<LogEntry> {
+    // Searches select no detail column.
+    let detail: Option<&str> = r.try_get("detail").unwrap_or(None);
     Ok(LogEntry {
         id: parse_id(r.get("id"), LogId::parse)?,
         workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
@@ -105,6 +106,10 @@ fn log_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<LogEntry> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("log detail: {e}")))?
             .unwrap_or(serde_json::Value::Null),
+        reprocess_of: r
+            .get::<Option<&str>, _>("reprocess_of")
+            .map(|id| parse_id(id, LogId::parse))
+            .transpose()?,
     })
 }
 
@@ -223,11 +228,12 @@ async fn category_products(
         .collect()
 }
 
-async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
+pub(super) async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
+             reprocess_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(e.id.as_str())
     .bind(e.workspace_id.as_str())
@@ -244,6 +250,7 @@ async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()
     .bind(&e.integration.name)
     .bind(i64::from(e.attempts))
     .bind(e.error.as_deref())
+    .bind(e.reprocess_of.as_ref().map(|id| id.as_str()))
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -298,28 +305,6 @@ pub(super) async fn upsert_logs(
     qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
     qb.build().execute(&mut *conn).await.map_err(map_err)?;
     Ok(())
-}
-
-#[async_trait]
-impl LogStore for SqliteStore {
-    async fn insert_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        insert_log(&mut tx, entry).await?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn get_log(&self, ws: &WorkspaceId, id: &LogId) -> StoreResult<LogEntry> {
-        let row = sqlx::query(
-            "SELECT l.*, d.detail FROM log_entries l LEFT JOIN log_details d ON d.log_id = l.id
-             WHERE l.workspace_id = $1 AND l.id = $2",
-        )
-        .bind(ws.as_str())
-        .bind(id.as_str())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(map_err)?;
-        log_row(&row)
-    }
 }
 
 /// A write transaction on the single writer connection.

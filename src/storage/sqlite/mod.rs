@@ -5,6 +5,7 @@
 
 mod catalog;
 mod ledger;
+mod logs;
 mod outbound;
 
 use std::path::Path;

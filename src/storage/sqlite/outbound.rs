@@ -49,7 +49,7 @@ pub(super) fn endpoint_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Endpoint>
     })
 }
 
-fn event_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Event> {
+pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Event> {
     Ok(Event {
         id: parse_id(r.get("id"), EventId::parse)?,
         workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
