@@ -844,3 +844,51 @@ async fn each_delivery_keeps_one_log_entry_following_its_latest_attempt() {
         "endpoint"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::spawn().await;
+    let (first, second) = (Receiver::spawn().await, Receiver::spawn().await);
+    first.reply([Reply::status(302).with_header("location", &second.url)]);
+    let (endpoint, _) = app.create_endpoint(&first.url, json!({})).await;
+
+    let delivery = test_send(&app, &endpoint).await;
+    let d = app
+        .wait_until(&format!("/deliveries/{delivery}"), |d| d["attempts"] == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert_eq!(
+        d["status"], "pending",
+        "a redirect is a failed attempt, retried on schedule"
+    );
+    assert_eq!(d["last_http_status"], 302);
+    assert!(
+        second.received().is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_recorded_and_retried() {
+    let app = TestApp::spawn().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let (endpoint, _) = app.create_endpoint(&url, json!({})).await;
+
+    let delivery = test_send(&app, &endpoint).await;
+    let d = app
+        .wait_until(&format!("/deliveries/{delivery}"), |d| d["attempts"] == 1)
+        .await;
+
+    assert_eq!(d["status"], "pending");
+    assert!(d["last_http_status"].is_null());
+    assert!(
+        d["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{d}"
+    );
+}
