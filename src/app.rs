@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::model::{ApiKey, Workspace};
 use crate::outbound::worker::{self, WorkerContext};
 use crate::outbound::Outbox;
+use crate::storage::postgres::PgStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Store;
 
@@ -54,8 +55,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("opening SQLite database {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(_) => {
-            anyhow::bail!("GANCHO_DATABASE_URL: the PostgreSQL backend is not available yet")
+        DatabaseUrl::Postgres(url) => {
+            let store = PgStore::open(
+                url.expose(),
+                config.database_pool_size,
+                config.database_statement_timeout,
+            )
+            .await
+            .context("GANCHO_DATABASE_URL: connecting to PostgreSQL")?;
+            Ok(Arc::new(store))
         }
     }
 }
@@ -209,7 +217,14 @@ async fn expiry_loop(
 ) -> (&'static str, anyhow::Result<()>) {
     loop {
         let fanout = state.outbox.fanout(state.clock.now());
-        match access::expire_due_grants(state.store.as_ref(), fanout).await {
+        // One instance at a time; another takes over if this one dies.
+        let turn = state.store.try_exclusive("expiry").await;
+        let result = match turn {
+            Ok(Some(_lock)) => access::expire_due_grants(state.store.as_ref(), fanout).await,
+            Ok(None) => Ok(0),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(0) => {}
             Ok(n) => {
                 state.outbox.wake();
@@ -235,7 +250,13 @@ async fn retention_loop(
 ) -> (&'static str, anyhow::Result<()>) {
     loop {
         let now = state.clock.now();
-        match retention::purge(state.store.as_ref(), now, state.config.retention_days).await {
+        let days = state.config.retention_days;
+        let result = match state.store.try_exclusive("retention").await {
+            Ok(Some(_lock)) => retention::purge(state.store.as_ref(), now, days).await,
+            Ok(None) => Ok(Default::default()),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(p) if p.log_entries + p.deliveries_and_events > 0 => tracing::info!(
                 log_entries = p.log_entries,
                 deliveries_and_events = p.deliveries_and_events,

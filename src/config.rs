@@ -42,6 +42,10 @@ pub enum DatabaseUrl {
 pub struct Config {
     /// `GANCHO_DATABASE_URL`: `sqlite://PATH` (default `sqlite://gancho.db`) or `postgres://...`.
     pub database_url: DatabaseUrl,
+    /// `GANCHO_DATABASE_POOL_SIZE`: PostgreSQL connections per instance (default 10).
+    pub database_pool_size: u32,
+    /// `GANCHO_DATABASE_STATEMENT_TIMEOUT`: PostgreSQL `statement_timeout` (default `30s`).
+    pub database_statement_timeout: Duration,
     /// `GANCHO_LISTEN`: bind address (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
     /// `GANCHO_PUBLIC_URL`: base of the URLs gancho shows, without a trailing slash.
@@ -75,8 +79,10 @@ pub struct ConfigError {
 }
 
 /// The variables gancho reads, with their defaults.
-const VARS: [(&str, &str); 11] = [
+const VARS: [(&str, &str); 13] = [
     ("GANCHO_DATABASE_URL", "sqlite://gancho.db"),
+    ("GANCHO_DATABASE_POOL_SIZE", "10"),
+    ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "30s"),
     ("GANCHO_LISTEN", "127.0.0.1:8080"),
     ("GANCHO_PUBLIC_URL", "http://127.0.0.1:8080"),
     ("GANCHO_ADMIN_TOKEN", ""),
@@ -90,7 +96,13 @@ const VARS: [(&str, &str); 11] = [
 ];
 
 /// Variables gancho reads that are not settings (so they are not "unknown").
-const OTHER_KNOWN: [&str; 2] = ["GANCHO_CONFIG", "GANCHO_TEST_DATABASE_URL"];
+const OTHER_KNOWN: [&str; 5] = [
+    "GANCHO_CONFIG",
+    "GANCHO_LOG",
+    "GANCHO_TEST_DATABASE_URL",
+    "GANCHO_BENCH_EVENTS",
+    "GANCHO_BENCH_ROWS",
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -146,6 +158,18 @@ impl Config {
         Ok(Self {
             database_url: parse_database_url(&get("GANCHO_DATABASE_URL"))
                 .map_err(|m| err("GANCHO_DATABASE_URL", m))?,
+            database_pool_size: get("GANCHO_DATABASE_POOL_SIZE")
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    err("GANCHO_DATABASE_POOL_SIZE", "expected a number of connections from 1 to 1000".into())
+                })?,
+            database_statement_timeout: parse_duration(&get("GANCHO_DATABASE_STATEMENT_TIMEOUT"))
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    err("GANCHO_DATABASE_STATEMENT_TIMEOUT", "expected a duration such as 30s".into())
+                })?,
             listen: get("GANCHO_LISTEN").parse().map_err(|_| {
                 err(
                     "GANCHO_LISTEN",
@@ -344,6 +368,8 @@ mod tests {
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("GANCHO_DATABASE_URL", "mysql://x"),
+            ("GANCHO_DATABASE_POOL_SIZE", "0"),
+            ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "forever"),
             ("GANCHO_LISTEN", "nowhere"),
             ("GANCHO_PUBLIC_URL", "ftp://x"),
             ("GANCHO_RETRY_SCHEDULE", "1m,soon"),

@@ -125,7 +125,11 @@ pub async fn create_student(
         created_at: now,
         updated_at: now,
     };
-    tx.insert_student(&student).await?;
+    if !tx.insert_student(&student).await? {
+        return Err(CatalogError::Conflict(format!(
+            "a student with e-mail {email} already exists"
+        )));
+    }
     let draft = student_event("student.created", &student, json!({}));
     commit_with_events(tx, outbox, ws, vec![draft], now).await?;
     Ok(student)

@@ -191,7 +191,13 @@ async fn upsert_student(
         created_at: now,
         updated_at: now,
     };
-    tx.insert_student(&student).await?;
+    if !tx.insert_student(&student).await? {
+        // Another instance created it a moment ago (the unique e-mail held).
+        let existing = tx.student_by_email(ws, email.as_str()).await?;
+        let existing = existing.ok_or(crate::storage::StoreError::NotFound)?;
+        applied.student_id = Some(existing.id.clone());
+        return Ok(existing);
+    }
     applied.student_id = Some(student.id.clone());
     applied.events.push(student_event(
         "student.created",

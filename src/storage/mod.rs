@@ -3,6 +3,7 @@
 //! Backends live in `sqlite/` (and, in a later issue, `postgres/`); `app.rs`
 //! picks one from `Config::database_url`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -244,7 +245,9 @@ pub trait LedgerTx: Send {
         ws: &WorkspaceId,
         email: &str,
     ) -> StoreResult<Option<Student>>;
-    async fn insert_student(&mut self, student: &Student) -> StoreResult<()>;
+    /// Inserts the student; `false` when one with that e-mail exists (then
+    /// nothing is written, and the transaction stays usable).
+    async fn insert_student(&mut self, student: &Student) -> StoreResult<bool>;
     /// Writes name, phone, document, status and `updated_at`.
     async fn update_student(&mut self, student: &Student) -> StoreResult<()>;
     /// Active grants made or extended by a transaction.
@@ -381,4 +384,19 @@ pub trait Store:
 {
     /// Cheap liveness check of the database.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Takes the lock that lets one instance at a time run a periodic task
+    /// (`expiry`, `retention`). `None` when another instance holds it.
+    /// Dropping the guard releases it; so does the holder's death.
+    async fn try_exclusive(&self, task: &str) -> StoreResult<Option<Exclusive>>;
+}
+
+/// Proof of holding a task's lock (see [`Store::try_exclusive`]).
+pub struct Exclusive(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl Exclusive {
+    /// A guard that holds `inner` (a lock-holding transaction, or nothing).
+    pub fn new(inner: Box<dyn Send + Sync>) -> Self {
+        Self(inner)
+    }
 }

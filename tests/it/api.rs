@@ -345,7 +345,7 @@ async fn secrets_are_encrypted_at_rest_when_a_key_is_configured() {
     .await;
 
     let rows = app.sql_rows("SELECT secret FROM gateway_keys").await;
-    let stored: String = sqlx::Row::get(&rows[0], "secret");
+    let stored: String = rows[0].str("secret");
     assert!(stored.starts_with("sealed:v1:"), "{stored}");
     assert!(!stored.contains("Xk3p9QmZ2v8T"));
     assert_eq!(app.get("/keys").await["items"][0]["secret"], "test…2v8T");

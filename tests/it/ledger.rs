@@ -177,7 +177,7 @@ async fn access_days_expire_and_the_expiry_task_records_why() {
 
     assert!(app.access("ana@example.com").await.is_empty());
     let rows = app.sql_rows("SELECT revoke_reason FROM grants").await;
-    let reason: String = sqlx::Row::get(&rows[0], "revoke_reason");
+    let reason: String = rows[0].str("revoke_reason");
     assert_eq!(reason, "expired");
 }
 
@@ -282,8 +282,8 @@ async fn the_global_url_ignores_an_unmapped_product_and_logs_a_failure() {
     );
     assert!(app.student("maria.teste@example.com").await.is_none());
     let rows = app.sql_rows("SELECT status, error FROM log_entries").await;
-    assert_eq!(sqlx::Row::get::<String, _>(&rows[0], "status"), "failure");
-    assert!(sqlx::Row::get::<String, _>(&rows[0], "error").contains("3456789"));
+    assert_eq!(rows[0].str("status"), "failure");
+    assert!(rows[0].str("error").contains("3456789"));
 
     // Once the mapping exists, the gateway's retry is processed (not a duplicate).
     app.create_product("Excel", json!([{"gateway": "hotmart", "id": "3456789"}]))
@@ -520,8 +520,8 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
         .iter()
         .map(|r| {
             (
-                sqlx::Row::get(r, "status"),
-                sqlx::Row::get(r, "http_status"),
+                r.str("status"),
+                r.int("http_status"),
             )
         })
         .collect();
@@ -535,11 +535,11 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
         ]
     );
     assert_eq!(
-        sqlx::Row::get::<String, _>(&rows[0], "email"),
+        rows[0].str("email"),
         "maria.teste@example.com"
     );
     for r in &rows {
-        let detail: String = sqlx::Row::get(r, "detail");
+        let detail: String = r.str("detail");
         assert!(
             !detail.contains(HOTTOK),
             "a secret leaked into a log entry: {detail}"
@@ -550,7 +550,7 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
         );
     }
     let detail: Value =
-        serde_json::from_str(&sqlx::Row::get::<String, _>(&rows[0], "detail")).unwrap();
+        serde_json::from_str(&rows[0].str("detail")).unwrap();
     assert_eq!(detail["verification"]["result"], "verified");
     assert_eq!(detail["normalized"]["status"], "approved");
     assert_eq!(detail["effects"][0]["action"], "student_created");

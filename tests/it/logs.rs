@@ -493,7 +493,7 @@ async fn retention_purges_old_entries_but_keeps_the_ledger_and_dedupe_keys() {
     app.wait_until("/queue", |q| q["done"] == 6).await;
 
     let store = app.store().await;
-    let purged = gancho::logs::retention::purge(&store, app.clock.now_utc(), 60)
+    let purged = gancho::logs::retention::purge(store.as_ref(), app.clock.now_utc(), 60)
         .await
         .unwrap();
 

@@ -488,7 +488,7 @@ async fn a_private_target_is_refused_again_at_delivery_time() {
     let receiver = Receiver::spawn().await;
     let store = app.store().await;
     // Stored directly, as if it had resolved to a public address when saved.
-    let ws = gancho::storage::WorkspaceStore::default_workspace(&store)
+    let ws = store.default_workspace()
         .await
         .unwrap()
         .unwrap();
@@ -521,7 +521,7 @@ async fn a_private_target_is_refused_again_at_delivery_time() {
             created_at: now,
             updated_at: now,
         };
-        gancho::storage::OutboundStore::insert_endpoint(&store, &endpoint)
+        store.insert_endpoint(&endpoint)
             .await
             .unwrap();
         ids.push(endpoint.id.to_string());
@@ -746,7 +746,7 @@ async fn a_rolled_back_change_emits_nothing() {
     let receiver = Receiver::spawn().await;
     app.create_endpoint(&receiver.url, json!({})).await;
     let store = app.store().await;
-    let ws = gancho::storage::WorkspaceStore::default_workspace(&store)
+    let ws = store.default_workspace()
         .await
         .unwrap()
         .unwrap();
@@ -761,7 +761,7 @@ async fn a_rolled_back_change_emits_nothing() {
         only: None,
     };
 
-    let mut tx = gancho::storage::LedgerStore::begin(&store).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
     let written =
         gancho::outbound::event::enqueue(tx.as_mut(), &ws.id, vec![draft.clone()], fanout)
             .await
@@ -772,7 +772,7 @@ async fn a_rolled_back_change_emits_nothing() {
         "one delivery was written inside the transaction"
     );
     drop(tx);
-    let mut tx = gancho::storage::LedgerStore::begin(&store).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
     gancho::outbound::event::enqueue(tx.as_mut(), &ws.id, vec![draft], fanout)
         .await
         .unwrap();
@@ -786,7 +786,7 @@ async fn a_rolled_back_change_emits_nothing() {
         "only the committed event is delivered"
     );
     let rows = app.sql_rows("SELECT COUNT(*) AS n FROM events").await;
-    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "n"), 1);
+    assert_eq!(rows[0].int("n"), 1);
 }
 
 #[tokio::test]
@@ -802,7 +802,7 @@ async fn endpoint_secrets_are_encrypted_at_rest_and_still_sign() {
     let r = &receiver.wait_for(1).await[0];
 
     let rows = app.sql_rows("SELECT secret FROM endpoints").await;
-    let stored: String = sqlx::Row::get(&rows[0], "secret");
+    let stored: String = rows[0].str("secret");
     assert!(
         stored.starts_with("sealed:v1:") && !stored.contains(&secret[6..]),
         "{stored}"
@@ -836,11 +836,11 @@ async fn each_delivery_keeps_one_log_entry_following_its_latest_attempt() {
         .await;
 
     assert_eq!(rows.len(), 1);
-    assert_eq!(sqlx::Row::get::<String, _>(&rows[0], "status"), "success");
-    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "http_status"), 200);
-    assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], "attempts"), 2);
+    assert_eq!(rows[0].str("status"), "success");
+    assert_eq!(rows[0].int("http_status"), 200);
+    assert_eq!(rows[0].int("attempts"), 2);
     assert_eq!(
-        sqlx::Row::get::<String, _>(&rows[0], "integration_kind"),
+        rows[0].str("integration_kind"),
         "endpoint"
     );
 }

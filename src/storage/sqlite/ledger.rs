@@ -380,10 +380,11 @@ impl LedgerTx for SqliteLedgerTx {
         row.as_ref().map(student_row).transpose()
     }
 
-    async fn insert_student(&mut self, s: &Student) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_student(&mut self, s: &Student) -> StoreResult<bool> {
+        let result = sqlx::query(
             "INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (workspace_id, email) DO NOTHING",
         )
         .bind(s.id.as_str())
         .bind(s.workspace_id.as_str())
@@ -397,7 +398,7 @@ impl LedgerTx for SqliteLedgerTx {
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
     }
 
     async fn update_student(&mut self, s: &Student) -> StoreResult<()> {

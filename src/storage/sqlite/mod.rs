@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Exclusive, Store, StoreError, StoreResult};
 use crate::model::GatewayKind;
 
 /// Migrations embedded at compile time and run at start-up.
@@ -60,6 +60,11 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    /// One SQLite file has one gancho: every task is always its own.
+    async fn try_exclusive(&self, _task: &str) -> StoreResult<Option<Exclusive>> {
+        Ok(Some(Exclusive::new(Box::new(()))))
     }
 }
 

@@ -1,17 +1,17 @@
 //! `TestApp`: the real `app::run` on 127.0.0.1:0 with a fresh SQLite file
 //! and a manual clock, plus typed helpers to call the API and post fixtures.
 
+pub mod db;
 pub mod fixture;
 pub mod receiver;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use gancho::clock::ManualClock;
 use gancho::config::{Config, DatabaseUrl};
-use gancho::storage::sqlite::SqliteStore;
+use gancho::storage::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -25,10 +25,14 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub clock: ManualClock,
-    pub db_path: PathBuf,
+    pub config: Config,
+    /// The database URL (`sqlite://…` or `postgres://…`).
+    pub db_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
+    /// Dropped after the server stops (fields drop in order).
+    _pg: Option<db::PgDatabase>,
 }
 
 /// The clock tests start at: just after the fixtures' purchases (2025-01-15 12:31 UTC).
@@ -45,8 +49,22 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("gancho.db");
+        let pg = match db::pg_url() {
+            Some(admin) => Some(db::PgDatabase::create(&admin).await),
+            None => None,
+        };
         let mut config = Config::default();
-        config.database_url = DatabaseUrl::Sqlite(db_path.clone());
+        let db_url = match &pg {
+            Some(pg) => {
+                config.database_url = DatabaseUrl::Postgres(gancho::config::Secret::new(&pg.url));
+                config.database_pool_size = 5;
+                pg.url.clone()
+            }
+            None => {
+                config.database_url = DatabaseUrl::Sqlite(db_path.clone());
+                format!("sqlite://{}", db_path.display())
+            }
+        };
         config.admin_token = Some(gancho::config::Secret::new(ADMIN_TOKEN));
         config.max_body = 64 * 1024;
         config.public_url = "https://hooks.example.com".into();
@@ -59,7 +77,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(gancho::app::run(
-            config,
+            config.clone(),
             Arc::new(clock.clone()),
             listener,
             async move {
@@ -70,10 +88,12 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             clock,
-            db_path,
+            config,
+            db_url,
             shutdown: Some(tx),
             handle: Some(handle),
             _dir: dir,
+            _pg: pg,
         };
         app.wait_ready().await;
         app
@@ -226,8 +246,8 @@ impl TestApp {
     }
 
     /// A second handle on the same database, for assertions and background passes.
-    pub async fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.db_path).await.unwrap()
+    pub async fn store(&self) -> Arc<dyn Store> {
+        gancho::app::open_store(&self.config).await.unwrap()
     }
 
     /// Runs one pass of the grant-expiry task at the clock's time.
@@ -238,7 +258,7 @@ impl TestApp {
             first_delay: Duration::ZERO,
             only: None,
         };
-        gancho::inbound::access::expire_due_grants(&store, fanout)
+        gancho::inbound::access::expire_due_grants(store.as_ref(), fanout)
             .await
             .unwrap()
     }
@@ -271,14 +291,9 @@ impl TestApp {
         );
     }
 
-    /// Runs a read-only SQL query on the database (log rows have no API yet).
-    pub async fn sql_rows(&self, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .unwrap();
-        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
-        pool.close().await;
-        rows
+    /// Runs a read-only SQL query on the test's database (for what has no API).
+    pub async fn sql_rows(&self, sql: &str) -> Vec<db::SqlRow> {
+        db::query(&self.db_url, sql).await
     }
 }
 

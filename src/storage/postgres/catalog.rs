@@ -1,0 +1,683 @@
+//! PostgreSQL: workspaces, API keys, products, categories, inbound URLs and gateway keys.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Postgres, Row};
+
+use super::{gateway, map_err, ms, parse_id, time, PgStore};
+use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, WorkspaceId};
+use crate::model::{
+    ApiKey, Category, ExternalId, GatewayKey, GatewayKind, InboundUrl, Product, Workspace,
+};
+use crate::storage::{
+    CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, WorkspaceStore,
+};
+
+fn workspace_row(r: &sqlx::postgres::PgRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: parse_id(r.get("id"), WorkspaceId::parse)?,
+        name: r.get("name"),
+        public_id: r.get("public_id"),
+        created_at: time(r.get("created_at"))?,
+    })
+}
+
+fn api_key_row(r: &sqlx::postgres::PgRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: parse_id(r.get("id"), ApiKeyId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        name: r.get("name"),
+        token_hash: r.get("token_hash"),
+        is_bootstrap: r.get("is_bootstrap"),
+        created_at: time(r.get("created_at"))?,
+    })
+}
+
+#[async_trait]
+impl WorkspaceStore for PgStore {
+    async fn default_workspace(&self) -> StoreResult<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(workspace_row).transpose()
+    }
+
+    async fn insert_workspace(&self, w: &Workspace) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, public_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(w.id.as_str())
+        .bind(&w.name)
+        .bind(&w.public_id)
+        .bind(ms(w.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Workspace> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        workspace_row(&row)
+    }
+
+    async fn workspace_by_public_id(&self, public_id: &str) -> StoreResult<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE public_id = $1")
+            .bind(public_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(workspace_row).transpose()
+    }
+
+    async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, workspace_id, name, token_hash, is_bootstrap, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(k.id.as_str())
+        .bind(k.workspace_id.as_str())
+        .bind(&k.name)
+        .bind(&k.token_hash)
+        .bind(k.is_bootstrap)
+        .bind(ms(k.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(api_key_row).transpose()
+    }
+
+    async fn bootstrap_api_key(&self, ws: &WorkspaceId) -> StoreResult<Option<ApiKey>> {
+        let row = sqlx::query(
+            "SELECT * FROM api_keys WHERE workspace_id = $1 AND is_bootstrap LIMIT 1",
+        )
+        .bind(ws.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(api_key_row).transpose()
+    }
+
+    async fn set_api_key_hash(&self, id: &ApiKeyId, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET token_hash = $1 WHERE id = $2")
+            .bind(token_hash)
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// Rows of a `(parent id, child id)` table for the given parents, in position order.
+async fn children(
+    db: &sqlx::PgPool,
+    sql_prefix: &str,
+    parents: &[&str],
+) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(sql_prefix);
+    qb.push(" (");
+    let mut list = qb.separated(", ");
+    for p in parents {
+        list.push_bind(*p);
+    }
+    qb.push(") ORDER BY position");
+    qb.build().fetch_all(db).await.map_err(map_err)
+}
+
+fn page_bounds(page: &Page) -> (Option<String>, i64) {
+    (page.after.clone(), i64::from(page.limit.max(1)))
+}
+
+async fn ensure_changed(result: sqlx::postgres::PgQueryResult) -> StoreResult<()> {
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+async fn write_external_ids(conn: &mut PgConnection, p: &Product) -> StoreResult<()> {
+    sqlx::query("DELETE FROM product_external_ids WHERE product_id = $1")
+        .bind(p.id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    for (i, e) in p.external_ids.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO product_external_ids (product_id, workspace_id, gateway, external_id, position)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(p.id.as_str())
+        .bind(p.workspace_id.as_str())
+        .bind(e.gateway.as_str())
+        .bind(&e.id)
+        .bind(i as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Replaces the rows of a link table (`category_products`, `inbound_url_products`, ...).
+async fn write_links(
+    conn: &mut PgConnection,
+    table: &str,
+    parent_col: &str,
+    child_col: &str,
+    parent: &str,
+    children: &[&str],
+) -> StoreResult<()> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE {parent_col} = $1"))
+        .bind(parent)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    for (i, child) in children.iter().enumerate() {
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({parent_col}, {child_col}, position) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        ))
+        .bind(parent)
+        .bind(*child)
+        .bind(i as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn products_from_rows(
+        &self,
+        rows: Vec<sqlx::postgres::PgRow>,
+    ) -> StoreResult<Vec<Product>> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ext = children(
+            &self.reader,
+            "SELECT product_id, gateway, external_id FROM product_external_ids WHERE product_id IN",
+            &ids,
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: &str = r.get("id");
+                let external_ids = ext
+                    .iter()
+                    .filter(|e| e.get::<&str, _>("product_id") == id)
+                    .map(|e| {
+                        Ok(ExternalId {
+                            gateway: gateway(e.get("gateway"))?,
+                            id: e.get("external_id"),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Product {
+                    id: parse_id(id, ProductId::parse)?,
+                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+                    name: r.get("name"),
+                    external_ids,
+                    created_at: time(r.get("created_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn categories_from_rows(
+        &self,
+        rows: Vec<sqlx::postgres::PgRow>,
+    ) -> StoreResult<Vec<Category>> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let links = children(
+            &self.reader,
+            "SELECT category_id, product_id FROM category_products WHERE category_id IN",
+            &ids,
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: &str = r.get("id");
+                let product_ids = links
+                    .iter()
+                    .filter(|l| l.get::<&str, _>("category_id") == id)
+                    .map(|l| parse_id(l.get("product_id"), ProductId::parse))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Category {
+                    id: parse_id(id, CategoryId::parse)?,
+                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+                    name: r.get("name"),
+                    product_ids,
+                    created_at: time(r.get("created_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn inbound_urls_from_rows(
+        &self,
+        rows: Vec<sqlx::postgres::PgRow>,
+    ) -> StoreResult<Vec<InboundUrl>> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let products = children(
+            &self.reader,
+            "SELECT inbound_url_id, product_id FROM inbound_url_products WHERE inbound_url_id IN",
+            &ids,
+        )
+        .await?;
+        let categories = children(
+            &self.reader,
+            "SELECT inbound_url_id, category_id FROM inbound_url_categories WHERE inbound_url_id IN",
+            &ids,
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: &str = r.get("id");
+                let mine = |l: &&sqlx::postgres::PgRow| l.get::<&str, _>("inbound_url_id") == id;
+                Ok(InboundUrl {
+                    id: parse_id(id, InboundUrlId::parse)?,
+                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+                    name: r.get("name"),
+                    gateway: gateway(r.get("gateway"))?,
+                    slug: r.get("slug"),
+                    access_days: r.get::<Option<i64>, _>("access_days").map(|d| d as u32),
+                    product_ids: products
+                        .iter()
+                        .filter(mine)
+                        .map(|l| parse_id(l.get("product_id"), ProductId::parse))
+                        .collect::<StoreResult<_>>()?,
+                    category_ids: categories
+                        .iter()
+                        .filter(mine)
+                        .map(|l| parse_id(l.get("category_id"), CategoryId::parse))
+                        .collect::<StoreResult<_>>()?,
+                    is_enabled: r.get("is_enabled"),
+                    created_at: time(r.get("created_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn write_inbound_url_links(
+        conn: &mut PgConnection,
+        u: &InboundUrl,
+    ) -> StoreResult<()> {
+        let products: Vec<&str> = u.product_ids.iter().map(|p| p.as_str()).collect();
+        write_links(
+            conn,
+            "inbound_url_products",
+            "inbound_url_id",
+            "product_id",
+            u.id.as_str(),
+            &products,
+        )
+        .await?;
+        let categories: Vec<&str> = u.category_ids.iter().map(|c| c.as_str()).collect();
+        write_links(
+            conn,
+            "inbound_url_categories",
+            "inbound_url_id",
+            "category_id",
+            u.id.as_str(),
+            &categories,
+        )
+        .await
+    }
+}
+
+fn one<T>(mut items: Vec<T>) -> StoreResult<T> {
+    items.pop().ok_or(StoreError::NotFound)
+}
+
+#[async_trait]
+impl CatalogStore for PgStore {
+    async fn insert_product(&self, p: &Product) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO products (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(p.id.as_str())
+        .bind(p.workspace_id.as_str())
+        .bind(&p.name)
+        .bind(ms(p.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        write_external_ids(&mut tx, p).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<Product> {
+        let rows = sqlx::query("SELECT * FROM products WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        one(self.products_from_rows(rows).await?)
+    }
+
+    async fn list_products(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Product>> {
+        let (after, limit) = page_bounds(page);
+        let rows = sqlx::query(
+            "SELECT * FROM products WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        self.products_from_rows(rows).await
+    }
+
+    async fn update_product(&self, p: &Product) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let result =
+            sqlx::query("UPDATE products SET name = $1 WHERE workspace_id = $2 AND id = $3")
+                .bind(&p.name)
+                .bind(p.workspace_id.as_str())
+                .bind(p.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        ensure_changed(result).await?;
+        write_external_ids(&mut tx, p).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM products WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        ensure_changed(result).await
+    }
+
+    async fn products_by_external_id(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        external_id: &str,
+    ) -> StoreResult<Vec<ProductId>> {
+        let rows = sqlx::query(
+            "SELECT product_id FROM product_external_ids
+             WHERE workspace_id = $1 AND gateway = $2 AND external_id = $3 ORDER BY product_id",
+        )
+        .bind(ws.as_str())
+        .bind(gw.as_str())
+        .bind(external_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| parse_id(r.get("product_id"), ProductId::parse))
+            .collect()
+    }
+
+    async fn insert_category(&self, c: &Category) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO categories (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(c.id.as_str())
+        .bind(c.workspace_id.as_str())
+        .bind(&c.name)
+        .bind(ms(c.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let products: Vec<&str> = c.product_ids.iter().map(|p| p.as_str()).collect();
+        write_links(
+            &mut tx,
+            "category_products",
+            "category_id",
+            "product_id",
+            c.id.as_str(),
+            &products,
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<Category> {
+        let rows = sqlx::query("SELECT * FROM categories WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        one(self.categories_from_rows(rows).await?)
+    }
+
+    async fn list_categories(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Category>> {
+        let (after, limit) = page_bounds(page);
+        let rows = sqlx::query(
+            "SELECT * FROM categories WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        self.categories_from_rows(rows).await
+    }
+
+    async fn update_category(&self, c: &Category) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let result =
+            sqlx::query("UPDATE categories SET name = $1 WHERE workspace_id = $2 AND id = $3")
+                .bind(&c.name)
+                .bind(c.workspace_id.as_str())
+                .bind(c.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        ensure_changed(result).await?;
+        let products: Vec<&str> = c.product_ids.iter().map(|p| p.as_str()).collect();
+        write_links(
+            &mut tx,
+            "category_products",
+            "category_id",
+            "product_id",
+            c.id.as_str(),
+            &products,
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM categories WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        ensure_changed(result).await
+    }
+}
+
+#[async_trait]
+impl InboundUrlStore for PgStore {
+    async fn insert_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(u.id.as_str())
+        .bind(u.workspace_id.as_str())
+        .bind(&u.name)
+        .bind(u.gateway.as_str())
+        .bind(&u.slug)
+        .bind(u.access_days.map(i64::from))
+        .bind(u.is_enabled)
+        .bind(ms(u.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        Self::write_inbound_url_links(&mut tx, u).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_inbound_url(
+        &self,
+        ws: &WorkspaceId,
+        id: &InboundUrlId,
+    ) -> StoreResult<InboundUrl> {
+        let rows = sqlx::query("SELECT * FROM inbound_urls WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        one(self.inbound_urls_from_rows(rows).await?)
+    }
+
+    async fn inbound_url_by_slug(
+        &self,
+        ws: &WorkspaceId,
+        slug: &str,
+    ) -> StoreResult<Option<InboundUrl>> {
+        let rows = sqlx::query("SELECT * FROM inbound_urls WHERE workspace_id = $1 AND slug = $2")
+            .bind(ws.as_str())
+            .bind(slug)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(self.inbound_urls_from_rows(rows).await?.pop())
+    }
+
+    async fn list_inbound_urls(
+        &self,
+        ws: &WorkspaceId,
+        page: &Page,
+    ) -> StoreResult<Vec<InboundUrl>> {
+        let (after, limit) = page_bounds(page);
+        let rows = sqlx::query(
+            "SELECT * FROM inbound_urls WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        self.inbound_urls_from_rows(rows).await
+    }
+
+    async fn update_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let result = sqlx::query(
+            "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5
+             WHERE workspace_id = $6 AND id = $7",
+        )
+        .bind(&u.name)
+        .bind(u.gateway.as_str())
+        .bind(&u.slug)
+        .bind(u.access_days.map(i64::from))
+        .bind(u.is_enabled)
+        .bind(u.workspace_id.as_str())
+        .bind(u.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        ensure_changed(result).await?;
+        Self::write_inbound_url_links(&mut tx, u).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM inbound_urls WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        ensure_changed(result).await
+    }
+}
+
+fn key_row(r: &sqlx::postgres::PgRow) -> StoreResult<GatewayKey> {
+    Ok(GatewayKey {
+        id: parse_id(r.get("id"), KeyId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        gateway: gateway(r.get("gateway"))?,
+        name: r.get("name"),
+        secret: r.get("secret"),
+        created_at: time(r.get("created_at"))?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for PgStore {
+    async fn insert_key(&self, k: &GatewayKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO gateway_keys (id, workspace_id, gateway, name, secret, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(k.id.as_str())
+        .bind(k.workspace_id.as_str())
+        .bind(k.gateway.as_str())
+        .bind(&k.name)
+        .bind(&k.secret)
+        .bind(ms(k.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_keys(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<GatewayKey>> {
+        let (after, limit) = page_bounds(page);
+        let rows = sqlx::query(
+            "SELECT * FROM gateway_keys WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn all_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<GatewayKey>> {
+        let rows = sqlx::query("SELECT * FROM gateway_keys WHERE workspace_id = $1 ORDER BY id")
+            .bind(ws.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn delete_key(&self, ws: &WorkspaceId, id: &KeyId) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM gateway_keys WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        ensure_changed(result).await
+    }
+}

@@ -1,0 +1,637 @@
+//! PostgreSQL: students, the access ledger (in one write transaction per call),
+//! processed inbound events and log entries.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::outbound::{endpoint_row, insert_delivery, insert_event};
+use super::{gateway, map_err, ms, parse_id, time, PgStore};
+use crate::ids::{CategoryId, GrantId, LogId, ProductId, StudentId, WorkspaceId};
+use crate::model::{
+    CanonicalStatus, Delivery, Direction, Endpoint, Event, GatewayKind, Grant, GrantSource,
+    GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
+};
+use crate::storage::{
+    LedgerStore, LedgerTx, Page, ProcessedEvent, StoreError, StoreResult, StudentStore,
+};
+
+fn student_row(r: &sqlx::postgres::PgRow) -> StoreResult<Student> {
+    let status: &str = r.get("status");
+    Ok(Student {
+        id: parse_id(r.get("id"), StudentId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        email: r.get("email"),
+        name: r.get("name"),
+        phone: r.get("phone"),
+        document: r.get("document"),
+        status: StudentStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("student status {status}")))?,
+        created_at: time(r.get("created_at"))?,
+        updated_at: time(r.get("updated_at"))?,
+    })
+}
+
+fn grant_row(r: &sqlx::postgres::PgRow) -> StoreResult<Grant> {
+    let target = match (
+        r.get::<Option<&str>, _>("product_id"),
+        r.get::<Option<&str>, _>("category_id"),
+    ) {
+        (Some(p), _) => GrantTarget::Product(parse_id(p, ProductId::parse)?),
+        (None, Some(c)) => GrantTarget::Category(parse_id(c, CategoryId::parse)?),
+        (None, None) => return Err(StoreError::Corrupt("grant without a target".into())),
+    };
+    let source = if r.get::<bool, _>("is_manual") {
+        GrantSource::Manual
+    } else {
+        GrantSource::Gateway {
+            gateway: gateway(r.get::<Option<&str>, _>("gateway").unwrap_or_default())?,
+            transaction_id: r
+                .get::<Option<String>, _>("transaction_id")
+                .unwrap_or_default(),
+            subscription_id: r.get("subscription_id"),
+        }
+    };
+    Ok(Grant {
+        id: parse_id(r.get("id"), GrantId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        student_id: parse_id(r.get("student_id"), StudentId::parse)?,
+        target,
+        source,
+        granted_at: time(r.get("granted_at"))?,
+        expires_at: r
+            .get::<Option<DateTime<Utc>>, _>("expires_at")
+            .map(time)
+            .transpose()?,
+        revoked_at: r
+            .get::<Option<DateTime<Utc>>, _>("revoked_at")
+            .map(time)
+            .transpose()?,
+        revoke_reason: r.get("revoke_reason"),
+    })
+}
+
+pub(super) fn log_row(r: &sqlx::postgres::PgRow) -> StoreResult<LogEntry> {
+    // Searches select no detail column.
+    let detail: Option<&str> = r.try_get("detail").unwrap_or(None);
+    Ok(LogEntry {
+        id: parse_id(r.get("id"), LogId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        at: time(r.get("at"))?,
+        direction: match r.get::<&str, _>("direction") {
+            "in" => Direction::In,
+            _ => Direction::Out,
+        },
+        gateway: r
+            .get::<Option<&str>, _>("gateway")
+            .map(gateway)
+            .transpose()?,
+        event_type: r.get("event_type"),
+        email: r.get("email"),
+        status: match r.get::<&str, _>("status") {
+            "success" => LogStatus::Success,
+            _ => LogStatus::Failure,
+        },
+        http_status: r.get::<i64, _>("http_status") as u16,
+        duration_ms: r.get("duration_ms"),
+        integration: Integration {
+            kind: r.get("integration_kind"),
+            id: r.get("integration_id"),
+            name: r.get("integration_name"),
+        },
+        attempts: r.get::<i64, _>("attempts") as u32,
+        error: r.get("error"),
+        detail: detail
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("log detail: {e}")))?
+            .unwrap_or(serde_json::Value::Null),
+        reprocess_of: r
+            .get::<Option<&str>, _>("reprocess_of")
+            .map(|id| parse_id(id, LogId::parse))
+            .transpose()?,
+    })
+}
+
+const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
+
+fn active_clause(now_param: &str) -> String {
+    ACTIVE.replace("$NOW", now_param)
+}
+
+#[async_trait]
+impl StudentStore for PgStore {
+    async fn get_student(&self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
+        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        student_row(&row)
+    }
+
+    async fn student_by_email(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> StoreResult<Option<Student>> {
+        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND email = $2")
+            .bind(ws.as_str())
+            .bind(email)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(student_row).transpose()
+    }
+
+    async fn list_students(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Student>> {
+        let rows = sqlx::query(
+            "SELECT * FROM students WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit.max(1)))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(student_row).collect()
+    }
+
+    async fn active_grants(
+        &self,
+        ws: &WorkspaceId,
+        student: &StudentId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT * FROM grants WHERE workspace_id = $1 AND student_id = $2 AND {} ORDER BY granted_at, id",
+            active_clause("$3")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ws.as_str())
+            .bind(student.as_str())
+            .bind(ms(now))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    async fn get_grant(&self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
+        let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        grant_row(&row)
+    }
+
+    async fn category_products(
+        &self,
+        ws: &WorkspaceId,
+        categories: &[CategoryId],
+    ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        category_products(&mut conn, ws, categories).await
+    }
+}
+
+async fn category_products(
+    conn: &mut PgConnection,
+    ws: &WorkspaceId,
+    categories: &[CategoryId],
+) -> StoreResult<Vec<(CategoryId, ProductId)>> {
+    if categories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+        "SELECT cp.category_id, cp.product_id FROM category_products cp
+         JOIN categories c ON c.id = cp.category_id WHERE c.workspace_id = ",
+    );
+    qb.push_bind(ws.as_str());
+    qb.push(" AND cp.category_id IN (");
+    let mut list = qb.separated(", ");
+    for c in categories {
+        list.push_bind(c.as_str());
+    }
+    qb.push(") ORDER BY cp.position");
+    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                parse_id(r.get("category_id"), CategoryId::parse)?,
+                parse_id(r.get("product_id"), ProductId::parse)?,
+            ))
+        })
+        .collect()
+}
+
+pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
+             reprocess_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(e.id.as_str())
+    .bind(e.workspace_id.as_str())
+    .bind(ms(e.at))
+    .bind(e.direction.as_str())
+    .bind(e.gateway.map(|g| g.as_str()))
+    .bind(e.event_type.as_deref())
+    .bind(e.email.as_deref())
+    .bind(e.status.as_str())
+    .bind(i64::from(e.http_status))
+    .bind(e.duration_ms)
+    .bind(&e.integration.kind)
+    .bind(e.integration.id.as_deref())
+    .bind(&e.integration.name)
+    .bind(i64::from(e.attempts))
+    .bind(e.error.as_deref())
+    .bind(e.reprocess_of.as_ref().map(|id| id.as_str()))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    sqlx::query("INSERT INTO log_details (log_id, detail) VALUES ($1, $2)")
+        .bind(e.id.as_str())
+        .bind(e.detail.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// Writes log entries, or updates the ones already there (an outbound entry
+/// follows its delivery's latest attempt; its time and integration stay).
+pub(super) async fn upsert_logs(
+    conn: &mut PgConnection,
+    entries: &[&LogEntry],
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error) ",
+    );
+    qb.push_values(entries, |mut b, e| {
+        b.push_bind(e.id.as_str())
+            .push_bind(e.workspace_id.as_str())
+            .push_bind(ms(e.at))
+            .push_bind(e.direction.as_str())
+            .push_bind(e.gateway.map(|g| g.as_str()))
+            .push_bind(e.event_type.as_deref())
+            .push_bind(e.email.as_deref())
+            .push_bind(e.status.as_str())
+            .push_bind(i64::from(e.http_status))
+            .push_bind(e.duration_ms)
+            .push_bind(e.integration.kind.as_str())
+            .push_bind(e.integration.id.as_deref())
+            .push_bind(e.integration.name.as_str())
+            .push_bind(i64::from(e.attempts))
+            .push_bind(e.error.as_deref());
+    });
+    qb.push(
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
+             duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error",
+    );
+    qb.build().execute(&mut *conn).await.map_err(map_err)?;
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO log_details (log_id, detail) ");
+    qb.push_values(entries, |mut b, e| {
+        b.push_bind(e.id.as_str()).push_bind(e.detail.to_string());
+    });
+    qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
+    qb.build().execute(&mut *conn).await.map_err(map_err)?;
+    Ok(())
+}
+
+/// A write transaction on the single writer connection.
+pub struct PgLedgerTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl LedgerStore for PgStore {
+    async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
+        let tx = self.writer.begin().await.map_err(map_err)?;
+        Ok(Box::new(PgLedgerTx { tx }))
+    }
+}
+
+#[async_trait]
+impl LedgerTx for PgLedgerTx {
+    async fn claim_event(&mut self, e: &ProcessedEvent) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
+                 subscription_id, log_id, processed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(e.workspace_id.as_str())
+        .bind(e.gateway.as_str())
+        .bind(&e.reference)
+        .bind(e.status.as_str())
+        .bind(e.transaction_id.as_deref())
+        .bind(e.subscription_id.as_deref())
+        .bind(e.log_id.as_str())
+        .bind(ms(e.processed_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn transaction_has_status(
+        &mut self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+    ) -> StoreResult<bool> {
+        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+            "SELECT COUNT(*) AS n FROM processed_events WHERE workspace_id = ",
+        );
+        qb.push_bind(ws.as_str());
+        qb.push(" AND gateway = ").push_bind(gw.as_str());
+        qb.push(" AND transaction_id = ").push_bind(transaction_id);
+        qb.push(" AND status IN (");
+        let mut list = qb.separated(", ");
+        for s in statuses {
+            list.push_bind(s.as_str());
+        }
+        qb.push(")");
+        let row = qb.build().fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        Ok(row.get::<i64, _>("n") > 0)
+    }
+
+    async fn student_by_email(
+        &mut self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> StoreResult<Option<Student>> {
+        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND email = $2")
+            .bind(ws.as_str())
+            .bind(email)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(student_row).transpose()
+    }
+
+    async fn insert_student(&mut self, s: &Student) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (workspace_id, email) DO NOTHING",
+        )
+        .bind(s.id.as_str())
+        .bind(s.workspace_id.as_str())
+        .bind(&s.email)
+        .bind(s.name.as_deref())
+        .bind(s.phone.as_deref())
+        .bind(s.document.as_deref())
+        .bind(s.status.as_str())
+        .bind(ms(s.created_at))
+        .bind(ms(s.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn update_student(&mut self, s: &Student) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE students SET name = $1, phone = $2, document = $3, status = $4, updated_at = $5
+             WHERE workspace_id = $6 AND id = $7",
+        )
+        .bind(s.name.as_deref())
+        .bind(s.phone.as_deref())
+        .bind(s.document.as_deref())
+        .bind(s.status.as_str())
+        .bind(ms(s.updated_at))
+        .bind(s.workspace_id.as_str())
+        .bind(s.id.as_str())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn grants_for_transaction(
+        &mut self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT g.* FROM grants g JOIN grant_transactions t ON t.grant_id = g.id
+             WHERE t.workspace_id = $1 AND t.gateway = $2 AND t.transaction_id = $3 AND {}
+             ORDER BY g.granted_at, g.id",
+            active_clause("$4")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(transaction_id)
+            .bind(ms(now))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    async fn grants_for_subscription(
+        &mut self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT * FROM grants WHERE workspace_id = $1 AND gateway = $2 AND subscription_id = $3 AND {}
+             ORDER BY granted_at, id",
+            active_clause("$4")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(subscription_id)
+            .bind(ms(now))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
+        let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        grant_row(&row)
+    }
+
+    async fn insert_grant(&mut self, g: &Grant) -> StoreResult<()> {
+        let (product, category) = match &g.target {
+            GrantTarget::Product(p) => (Some(p.as_str()), None),
+            GrantTarget::Category(c) => (None, Some(c.as_str())),
+        };
+        let (is_manual, gw, transaction_id, subscription_id) = match &g.source {
+            GrantSource::Manual => (true, None, None, None),
+            GrantSource::Gateway {
+                gateway,
+                transaction_id,
+                subscription_id,
+            } => (
+                false,
+                Some(*gateway),
+                Some(transaction_id.as_str()),
+                subscription_id.as_deref(),
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO grants (id, workspace_id, student_id, product_id, category_id, is_manual, gateway,
+                 transaction_id, subscription_id, granted_at, expires_at, revoked_at, revoke_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(g.id.as_str())
+        .bind(g.workspace_id.as_str())
+        .bind(g.student_id.as_str())
+        .bind(product)
+        .bind(category)
+        .bind(is_manual)
+        .bind(gw.map(|g| g.as_str()))
+        .bind(transaction_id)
+        .bind(subscription_id)
+        .bind(ms(g.granted_at))
+        .bind(g.expires_at.map(ms))
+        .bind(g.revoked_at.map(ms))
+        .bind(g.revoke_reason.as_deref())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        if let (Some(gw), Some(tx)) = (gw, transaction_id) {
+            self.link_grant_transaction(&g.id, gw, tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn link_grant_transaction(
+        &mut self,
+        grant: &GrantId,
+        gw: GatewayKind,
+        transaction_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
+             SELECT id, workspace_id, $2, $3 FROM grants WHERE id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(grant.as_str())
+        .bind(gw.as_str())
+        .bind(transaction_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_grant_expiry(
+        &mut self,
+        grant: &GrantId,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE grants SET expires_at = $1 WHERE id = $2")
+            .bind(expires_at.map(ms))
+            .bind(grant.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_grant(
+        &mut self,
+        grant: &GrantId,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(reason)
+        .bind(grant.as_str())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn due_expired_grants(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Grant>> {
+        let rows = sqlx::query(
+            "SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1
+             ORDER BY expires_at, id LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        insert_log(&mut self.tx, entry).await
+    }
+
+    async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
+        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        student_row(&row)
+    }
+
+    async fn category_products(
+        &mut self,
+        ws: &WorkspaceId,
+        categories: &[CategoryId],
+    ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
+        category_products(&mut self.tx, ws, categories).await
+    }
+
+    async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(
+            "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled ORDER BY id",
+        )
+        .bind(ws.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(endpoint_row).collect()
+    }
+
+    async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {
+        insert_event(&mut self.tx, event).await
+    }
+
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
+        insert_delivery(&mut self.tx, delivery).await
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(map_err)
+    }
+}

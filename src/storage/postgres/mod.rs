@@ -1,0 +1,125 @@
+//! The PostgreSQL backend, for several gancho instances sharing one
+//! database: the same SQL as `sqlite/` side by side, with native types
+//! (`timestamptz`, `boolean`), `FOR UPDATE SKIP LOCKED` claims, and
+//! transaction-scoped advisory locks for the one-at-a-time tasks.
+
+mod catalog;
+mod ledger;
+mod logs;
+mod outbound;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::{Exclusive, Store, StoreError, StoreResult};
+use crate::model::GatewayKind;
+
+/// Migrations embedded at compile time and run at start-up.
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A gancho database on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    /// One pool serves reads and writes; the two names mirror `SqliteStore`.
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PgStore {
+    /// Connects (the pool reconnects by itself after an outage) and applies
+    /// migrations; concurrent instances wait on sqlx's migration lock.
+    pub async fn open(url: &str, pool_size: u32, statement_timeout: Duration) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?.options([(
+            "statement_timeout",
+            format!("{}ms", statement_timeout.as_millis()),
+        )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { writer: pool.clone(), reader: pool })
+    }
+
+    /// Closes every connection (tests use a migrated database as a template,
+    /// which must have none).
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
+}
+
+/// A stable 64-bit key for a task's advisory lock.
+fn lock_key(task: &str) -> i64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("gancho:{task}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// A transaction holding `pg_try_advisory_xact_lock`: released when the
+    /// guard drops (the transaction rolls back) or the instance dies.
+    async fn try_exclusive(&self, task: &str) -> StoreResult<Option<Exclusive>> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let (held,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(lock_key(task))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        Ok(held.then(|| Exclusive::new(Box::new(tokio::sync::Mutex::new(tx)))))
+    }
+}
+
+/// Timestamps are native here; these keep the SQL code shaped like SQLite's.
+fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    t
+}
+
+fn time(t: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+    Ok(t)
+}
+
+fn gateway(value: &str) -> StoreResult<GatewayKind> {
+    GatewayKind::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {value}")))
+}
+
+fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("malformed id {value}")))
+}
+
+/// Maps sqlx errors: missing rows to `NotFound`, unique violations to
+/// `Conflict` named after the table.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let name = db.constraint().unwrap_or_default().to_string();
+            let known = [
+                ("inbound_urls", "inbound_urls.slug"),
+                ("students", "students.email"),
+                ("api_keys", "api_keys.token_hash"),
+                ("workspaces", "workspaces.public_id"),
+                ("processed_events", "processed_events.key"),
+            ];
+            let name = known
+                .into_iter()
+                .find(|(table, _)| name.starts_with(table))
+                .map(|(_, n)| n)
+                .unwrap_or("unique");
+            StoreError::Conflict(name)
+        }
+        _ => StoreError::Other(e),
+    }
+}

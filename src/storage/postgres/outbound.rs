@@ -1,0 +1,488 @@
+//! PostgreSQL: endpoints, events, deliveries and attempts; the worker's claim
+//! is one `UPDATE ... RETURNING` on the single writer connection.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Row};
+
+use super::ledger::upsert_logs;
+use super::{map_err, ms, parse_id, time, PgStore};
+use crate::ids::{DeliveryId, EndpointId, EventId, LogId, ProductId, WorkspaceId};
+use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Event, LogEntry};
+use crate::storage::{AttemptRecord, DueDelivery, OutboundStore, Page, StoreError, StoreResult};
+
+fn json_col<T: serde::de::DeserializeOwned>(
+    r: &sqlx::postgres::PgRow,
+    col: &str,
+) -> StoreResult<T> {
+    serde_json::from_str(r.get::<&str, _>(col))
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn product_ids(r: &sqlx::postgres::PgRow, col: &str) -> StoreResult<Vec<ProductId>> {
+    let raw: Vec<String> = json_col(r, col)?;
+    raw.iter().map(|p| parse_id(p, ProductId::parse)).collect()
+}
+
+pub(super) fn endpoint_row(r: &sqlx::postgres::PgRow) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: parse_id(r.get("id"), EndpointId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        name: r.get("name"),
+        url: r.get("url"),
+        event_types: json_col(r, "event_types")?,
+        product_ids: product_ids(r, "product_ids")?,
+        headers: json_col(r, "headers")?,
+        rate_limit_per_second: r
+            .get::<Option<i64>, _>("rate_limit_per_second")
+            .map(|v| v as u32),
+        is_enabled: r.get("is_enabled"),
+        disabled_reason: r.get("disabled_reason"),
+        secret: r.get("secret"),
+        previous_secret: r.get("previous_secret"),
+        previous_secret_expires_at: r
+            .get::<Option<DateTime<Utc>>, _>("previous_secret_expires_at")
+            .map(time)
+            .transpose()?,
+        created_at: time(r.get("created_at"))?,
+        updated_at: time(r.get("updated_at"))?,
+    })
+}
+
+pub(super) fn event_row(r: &sqlx::postgres::PgRow) -> StoreResult<Event> {
+    Ok(Event {
+        id: parse_id(r.get("id"), EventId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        event_type: r.get("type"),
+        payload: json_col(r, "payload")?,
+        product_ids: product_ids(r, "product_ids")?,
+        created_at: time(r.get("created_at"))?,
+    })
+}
+
+fn delivery_row(r: &sqlx::postgres::PgRow) -> StoreResult<Delivery> {
+    let status: &str = r.get("status");
+    Ok(Delivery {
+        id: parse_id(r.get("id"), DeliveryId::parse)?,
+        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
+        event_id: parse_id(r.get("event_id"), EventId::parse)?,
+        event_type: r.get("event_type"),
+        endpoint_id: parse_id(r.get("endpoint_id"), EndpointId::parse)?,
+        status: DeliveryStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
+        attempts: r.get::<i64, _>("attempts") as u32,
+        cycle_start: r.get::<i64, _>("cycle_start") as u32,
+        next_attempt_at: r
+            .get::<Option<DateTime<Utc>>, _>("next_attempt_at")
+            .map(time)
+            .transpose()?,
+        lease_until: r
+            .get::<Option<DateTime<Utc>>, _>("lease_until")
+            .map(time)
+            .transpose()?,
+        last_http_status: r
+            .get::<Option<i64>, _>("last_http_status")
+            .map(|s| s as u16),
+        last_error: r.get("last_error"),
+        log_id: parse_id(r.get("log_id"), LogId::parse)?,
+        created_at: time(r.get("created_at"))?,
+        updated_at: time(r.get("updated_at"))?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+fn id_strings(ids: &[ProductId]) -> Vec<&str> {
+    ids.iter().map(|p| p.as_str()).collect()
+}
+
+pub(super) async fn insert_event(conn: &mut PgConnection, e: &Event) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO events (id, workspace_id, type, payload, product_ids, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.id.as_str())
+    .bind(e.workspace_id.as_str())
+    .bind(&e.event_type)
+    .bind(e.payload.to_string())
+    .bind(to_json(&id_strings(&e.product_ids)))
+    .bind(ms(e.created_at))
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(super) async fn insert_delivery(conn: &mut PgConnection, d: &Delivery) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status, attempts,
+             cycle_start, next_attempt_at, lease_until, last_http_status, last_error, log_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(d.id.as_str())
+    .bind(d.workspace_id.as_str())
+    .bind(d.event_id.as_str())
+    .bind(&d.event_type)
+    .bind(d.endpoint_id.as_str())
+    .bind(d.status.as_str())
+    .bind(i64::from(d.attempts))
+    .bind(i64::from(d.cycle_start))
+    .bind(d.next_attempt_at.map(ms))
+    .bind(d.lease_until.map(ms))
+    .bind(d.last_http_status.map(i64::from))
+    .bind(d.last_error.as_deref())
+    .bind(d.log_id.as_str())
+    .bind(ms(d.created_at))
+    .bind(ms(d.updated_at))
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_attempts(
+    conn: &mut PgConnection,
+    records: &[AttemptRecord],
+) -> StoreResult<()> {
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+        "INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error) ",
+    );
+    qb.push_values(records, |mut b, r| {
+        let a = &r.attempt;
+        b.push_bind(r.delivery.id.as_str())
+            .push_bind(i64::from(a.number))
+            .push_bind(ms(a.at))
+            .push_bind(a.http_status.map(i64::from))
+            .push_bind(a.response_body.as_deref())
+            .push_bind(a.duration_ms)
+            .push_bind(a.error.as_deref());
+    });
+    qb.push(
+        " ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
+             response_body = excluded.response_body, duration_ms = excluded.duration_ms, error = excluded.error",
+    );
+    qb.build().execute(conn).await.map_err(map_err)?;
+    Ok(())
+}
+
+/// One `UPDATE ... FROM (VALUES ...)` for the whole batch (typed: the
+/// values of a `VALUES` list have no column types of their own here).
+async fn update_deliveries(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+        "UPDATE deliveries SET status = v.status, attempts = v.attempts, cycle_start = v.cycle_start,
+             next_attempt_at = v.next_attempt_at, lease_until = v.lease_until,
+             last_http_status = v.last_http_status, last_error = v.last_error, updated_at = v.updated_at
+         FROM (",
+    );
+    qb.push_values(records, |mut b, r| {
+        let d = &r.delivery;
+        b.push_bind(d.id.as_str())
+            .push_unseparated("::text")
+            .push_bind(d.status.as_str())
+            .push_unseparated("::text")
+            .push_bind(i64::from(d.attempts))
+            .push_unseparated("::bigint")
+            .push_bind(i64::from(d.cycle_start))
+            .push_unseparated("::bigint")
+            .push_bind(d.next_attempt_at)
+            .push_unseparated("::timestamptz")
+            .push_bind(d.lease_until)
+            .push_unseparated("::timestamptz")
+            .push_bind(d.last_http_status.map(i64::from))
+            .push_unseparated("::bigint")
+            .push_bind(d.last_error.as_deref())
+            .push_unseparated("::text")
+            .push_bind(d.updated_at)
+            .push_unseparated("::timestamptz");
+    });
+    qb.push(
+        ") AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status, last_error, updated_at)
+         WHERE deliveries.id = v.id",
+    );
+    qb.build().execute(conn).await.map_err(map_err)?;
+    Ok(())
+}
+
+fn bind_endpoint<'q>(
+    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    e: &'q Endpoint,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    q.bind(&e.name)
+        .bind(&e.url)
+        .bind(to_json(&e.event_types))
+        .bind(to_json(&id_strings(&e.product_ids)))
+        .bind(to_json(&e.headers))
+        .bind(e.rate_limit_per_second.map(i64::from))
+        .bind(e.is_enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(&e.secret)
+        .bind(e.previous_secret.as_deref())
+        .bind(e.previous_secret_expires_at.map(ms))
+        .bind(ms(e.updated_at))
+}
+
+/// Rows of `table` whose id is in `ids`.
+async fn rows_by_id(
+    conn: &mut PgConnection,
+    table: &str,
+    ids: &[String],
+) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new(format!("SELECT * FROM {table} WHERE id IN ("));
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    qb.push(")");
+    qb.build().fetch_all(conn).await.map_err(map_err)
+}
+
+#[async_trait]
+impl OutboundStore for PgStore {
+    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO endpoints (name, url, event_types, product_ids, headers, rate_limit_per_second,
+                 is_enabled, disabled_reason, secret, previous_secret, previous_secret_expires_at, updated_at,
+                 id, workspace_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        );
+        bind_endpoint(q, e)
+            .bind(e.id.as_str())
+            .bind(e.workspace_id.as_str())
+            .bind(ms(e.created_at))
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<Endpoint> {
+        let row = sqlx::query("SELECT * FROM endpoints WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        endpoint_row(&row)
+    }
+
+    async fn list_endpoints(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(
+            "SELECT * FROM endpoints WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit.max(1)))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(endpoint_row).collect()
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let q = sqlx::query(
+            "UPDATE endpoints SET name = $1, url = $2, event_types = $3, product_ids = $4, headers = $5,
+                 rate_limit_per_second = $6, is_enabled = $7, disabled_reason = $8, secret = $9,
+                 previous_secret = $10, previous_secret_expires_at = $11, updated_at = $12
+             WHERE id = $13 AND workspace_id = $14",
+        );
+        let result = bind_endpoint(q, e)
+            .bind(e.id.as_str())
+            .bind(e.workspace_id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM endpoints WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_delivery(&self, ws: &WorkspaceId, id: &DeliveryId) -> StoreResult<Delivery> {
+        let row = sqlx::query("SELECT * FROM deliveries WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        delivery_row(&row)
+    }
+
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        page: &Page,
+    ) -> StoreResult<Vec<Delivery>> {
+        // Newest first: ids are time-ordered, so the cursor walks backwards.
+        let rows = sqlx::query(
+            "SELECT * FROM deliveries WHERE workspace_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(ws.as_str())
+        .bind(endpoint.as_str())
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit.max(1)))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn delivery_attempts(&self, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let rows =
+            sqlx::query("SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY number")
+                .bind(id.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Attempt {
+                    number: r.get::<i64, _>("number") as u32,
+                    at: time(r.get("at"))?,
+                    http_status: r.get::<Option<i64>, _>("http_status").map(|s| s as u16),
+                    response_body: r.get("response_body"),
+                    duration_ms: r.get("duration_ms"),
+                    error: r.get("error"),
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 WHERE id IN (
+                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= $2
+                   AND (d.lease_until IS NULL OR d.lease_until <= $2) AND e.is_enabled
+                 ORDER BY d.next_attempt_at LIMIT $3
+                 FOR UPDATE OF d SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(ms(lease_until))
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let deliveries = rows
+            .iter()
+            .map(delivery_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut event_ids: Vec<String> =
+            deliveries.iter().map(|d| d.event_id.to_string()).collect();
+        event_ids.dedup();
+        let mut endpoint_ids: Vec<String> = deliveries
+            .iter()
+            .map(|d| d.endpoint_id.to_string())
+            .collect();
+        endpoint_ids.sort();
+        endpoint_ids.dedup();
+        let events = rows_by_id(&mut tx, "events", &event_ids)
+            .await?
+            .iter()
+            .map(event_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let endpoints = rows_by_id(&mut tx, "endpoints", &endpoint_ids)
+            .await?
+            .iter()
+            .map(endpoint_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        tx.commit().await.map_err(map_err)?;
+        let mut due: Vec<DueDelivery> = deliveries
+            .into_iter()
+            .filter_map(|delivery| {
+                let event = events.iter().find(|e| e.id == delivery.event_id)?.clone();
+                let endpoint = endpoints
+                    .iter()
+                    .find(|e| e.id == delivery.endpoint_id)?
+                    .clone();
+                Some(DueDelivery {
+                    delivery,
+                    event,
+                    endpoint,
+                })
+            })
+            .collect();
+        due.sort_by_key(|d| d.delivery.next_attempt_at);
+        Ok(due)
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        // A few multi-row statements per batch rather than several per
+        // delivery: each statement is a round trip to SQLite's thread.
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for chunk in records.chunks(100) {
+            insert_attempts(&mut tx, chunk).await?;
+            update_deliveries(&mut tx, chunk).await?;
+            let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
+            upsert_logs(&mut tx, &logs).await?;
+        }
+        for r in records {
+            if let Some(reason) = &r.disable_endpoint {
+                sqlx::query("UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
+                    .bind(reason)
+                    .bind(ms(r.attempt.at))
+                    .bind(r.delivery.endpoint_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL WHERE id = $2")
+            .bind(ms(until))
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn requeue_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', cycle_start = attempts, next_attempt_at = $1,
+                 lease_until = NULL, updated_at = $1
+             WHERE workspace_id = $2 AND id = $3 RETURNING *",
+        )
+        .bind(ms(now))
+        .bind(ws.as_str())
+        .bind(id.as_str())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        delivery_row(&row)
+    }
+}
