@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::helpers::db::{pg_url, PgDatabase};
 use crate::helpers::receiver::{Receiver, Reply};
 
 thread_local! {
@@ -52,8 +53,22 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 
 /// Starts `gancho serve` in `dir` and returns the child, its address, and
 /// the generated token if it printed one.
-fn start(dir: &std::path::Path) -> (Child, String, Option<String>) {
-    start_with(dir, &[])
+fn start(dir: &std::path::Path, db: &Option<String>) -> (Child, String, Option<String>) {
+    let env: Vec<(&str, &str)> = db.iter().map(|u| ("GANCHO_DATABASE_URL", u.as_str())).collect();
+    start_with(dir, &env)
+}
+
+/// A fresh PostgreSQL database when the suite runs on PostgreSQL (the
+/// binary then uses it); `None` means the binary's default SQLite file.
+async fn database() -> (Option<PgDatabase>, Option<String>) {
+    match pg_url() {
+        Some(admin) => {
+            let db = PgDatabase::create(&admin).await;
+            let url = db.url.clone();
+            (Some(db), Some(url))
+        }
+        None => (None, None),
+    }
 }
 
 #[allow(clippy::zombie_processes)] // the caller waits for it in `stop` (or kills it)
@@ -104,7 +119,8 @@ fn stop(mut child: Child) {
 async fn the_generated_admin_token_is_printed_once_and_works() {
     let dir = tempfile::tempdir().unwrap();
 
-    let (first, addr, token) = start(dir.path());
+    let (_db, url) = database().await;
+    let (first, addr, token) = start(dir.path(), &url);
     let token = token.expect("a generated token on first start");
     let client = reqwest::Client::new();
     let ws = client
@@ -116,7 +132,7 @@ async fn the_generated_admin_token_is_printed_once_and_works() {
     assert_eq!(ws.status().as_u16(), 200);
     stop(first);
 
-    let (second, addr, again) = start(dir.path());
+    let (second, addr, again) = start(dir.path(), &url);
     assert!(again.is_none(), "the token is printed only once");
     let ws = client
         .get(format!("http://{addr}/api/v1/workspace"))
@@ -126,17 +142,21 @@ async fn the_generated_admin_token_is_printed_once_and_works() {
         .unwrap();
     assert_eq!(ws.status().as_u16(), 200, "the token survives a restart");
     stop(second);
-    assert!(dir.path().join("gancho.db").exists());
+    assert_eq!(dir.path().join("gancho.db").exists(), url.is_none());
 }
 
 #[tokio::test]
 async fn a_sigkill_mid_delivery_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
+    let (_db, url) = database().await;
+    let mut env = vec![
         ("GANCHO_ADMIN_TOKEN", "crash-test-token"),
         ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
         ("GANCHO_DELIVERY_TIMEOUT", "2s"),
     ];
+    if let Some(url) = &url {
+        env.push(("GANCHO_DATABASE_URL", url.as_str()));
+    }
     let receiver = Receiver::spawn().await;
     receiver.reply([Reply::status(200).after(Duration::from_secs(3))]);
     let (first, addr, _) = start_with(dir.path(), &env);
@@ -242,10 +262,14 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
 #[tokio::test]
 async fn secrets_never_reach_gancho_s_own_log_output() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
+    let (_db, url) = database().await;
+    let mut env = vec![
         ("GANCHO_ADMIN_TOKEN", "log-test-admin-token"),
         ("GANCHO_LOG", "debug"),
     ];
+    if let Some(url) = &url {
+        env.push(("GANCHO_DATABASE_URL", url.as_str()));
+    }
     let (child, addr, _) = start_with(dir.path(), &env);
     let client = reqwest::Client::new();
     let api = |p: &str| format!("http://{addr}/api/v1{p}");
