@@ -163,12 +163,18 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| {
-                    err("GANCHO_DATABASE_POOL_SIZE", "expected a number of connections from 1 to 1000".into())
+                    err(
+                        "GANCHO_DATABASE_POOL_SIZE",
+                        "expected a number of connections from 1 to 1000".into(),
+                    )
                 })?,
             database_statement_timeout: parse_duration(&get("GANCHO_DATABASE_STATEMENT_TIMEOUT"))
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
-                    err("GANCHO_DATABASE_STATEMENT_TIMEOUT", "expected a duration such as 30s".into())
+                    err(
+                        "GANCHO_DATABASE_STATEMENT_TIMEOUT",
+                        "expected a duration such as 30s".into(),
+                    )
                 })?,
             listen: get("GANCHO_LISTEN").parse().map_err(|_| {
                 err(

@@ -54,7 +54,10 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 /// Starts `gancho serve` in `dir` and returns the child, its address, and
 /// the generated token if it printed one.
 fn start(dir: &std::path::Path, db: &Option<String>) -> (Child, String, Option<String>) {
-    let env: Vec<(&str, &str)> = db.iter().map(|u| ("GANCHO_DATABASE_URL", u.as_str())).collect();
+    let env: Vec<(&str, &str)> = db
+        .iter()
+        .map(|u| ("GANCHO_DATABASE_URL", u.as_str()))
+        .collect();
     start_with(dir, &env)
 }
 

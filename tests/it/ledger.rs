@@ -518,12 +518,7 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
 
     let summary: Vec<(String, i64)> = rows
         .iter()
-        .map(|r| {
-            (
-                r.str("status"),
-                r.int("http_status"),
-            )
-        })
+        .map(|r| (r.str("status"), r.int("http_status")))
         .collect();
     assert_eq!(
         summary,
@@ -534,10 +529,7 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
             ("failure".into(), 415)
         ]
     );
-    assert_eq!(
-        rows[0].str("email"),
-        "maria.teste@example.com"
-    );
+    assert_eq!(rows[0].str("email"), "maria.teste@example.com");
     for r in &rows {
         let detail: String = r.str("detail");
         assert!(
@@ -549,8 +541,7 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
             "a header secret leaked: {detail}"
         );
     }
-    let detail: Value =
-        serde_json::from_str(&rows[0].str("detail")).unwrap();
+    let detail: Value = serde_json::from_str(&rows[0].str("detail")).unwrap();
     assert_eq!(detail["verification"]["result"], "verified");
     assert_eq!(detail["normalized"]["status"], "approved");
     assert_eq!(detail["effects"][0]["action"], "student_created");

@@ -10,3 +10,4 @@ mod helpers;
 mod ledger;
 mod logs;
 mod outbound;
+mod storage_story;

@@ -488,10 +488,7 @@ async fn a_private_target_is_refused_again_at_delivery_time() {
     let receiver = Receiver::spawn().await;
     let store = app.store().await;
     // Stored directly, as if it had resolved to a public address when saved.
-    let ws = store.default_workspace()
-        .await
-        .unwrap()
-        .unwrap();
+    let ws = store.default_workspace().await.unwrap().unwrap();
     let port = receiver
         .url
         .split(':')
@@ -521,9 +518,7 @@ async fn a_private_target_is_refused_again_at_delivery_time() {
             created_at: now,
             updated_at: now,
         };
-        store.insert_endpoint(&endpoint)
-            .await
-            .unwrap();
+        store.insert_endpoint(&endpoint).await.unwrap();
         ids.push(endpoint.id.to_string());
     }
 
@@ -746,10 +741,7 @@ async fn a_rolled_back_change_emits_nothing() {
     let receiver = Receiver::spawn().await;
     app.create_endpoint(&receiver.url, json!({})).await;
     let store = app.store().await;
-    let ws = store.default_workspace()
-        .await
-        .unwrap()
-        .unwrap();
+    let ws = store.default_workspace().await.unwrap().unwrap();
     let draft = gancho::outbound::event::EventDraft {
         event_type: "student.updated".into(),
         data: json!({"email": "x@example.com"}),
@@ -839,10 +831,7 @@ async fn each_delivery_keeps_one_log_entry_following_its_latest_attempt() {
     assert_eq!(rows[0].str("status"), "success");
     assert_eq!(rows[0].int("http_status"), 200);
     assert_eq!(rows[0].int("attempts"), 2);
-    assert_eq!(
-        rows[0].str("integration_kind"),
-        "endpoint"
-    );
+    assert_eq!(rows[0].str("integration_kind"), "endpoint");
 }
 
 #[tokio::test]

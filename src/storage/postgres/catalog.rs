@@ -101,13 +101,12 @@ impl WorkspaceStore for PgStore {
     }
 
     async fn bootstrap_api_key(&self, ws: &WorkspaceId) -> StoreResult<Option<ApiKey>> {
-        let row = sqlx::query(
-            "SELECT * FROM api_keys WHERE workspace_id = $1 AND is_bootstrap LIMIT 1",
-        )
-        .bind(ws.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let row =
+            sqlx::query("SELECT * FROM api_keys WHERE workspace_id = $1 AND is_bootstrap LIMIT 1")
+                .bind(ws.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
         row.as_ref().map(api_key_row).transpose()
     }
 
@@ -314,10 +313,7 @@ impl PgStore {
             .collect()
     }
 
-    async fn write_inbound_url_links(
-        conn: &mut PgConnection,
-        u: &InboundUrl,
-    ) -> StoreResult<()> {
+    async fn write_inbound_url_links(conn: &mut PgConnection, u: &InboundUrl) -> StoreResult<()> {
         let products: Vec<&str> = u.product_ids.iter().map(|p| p.as_str()).collect();
         write_links(
             conn,

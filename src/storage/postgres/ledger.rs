@@ -265,10 +265,7 @@ pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreRe
 
 /// Writes log entries, or updates the ones already there (an outbound entry
 /// follows its delivery's latest attempt; its time and integration stay).
-pub(super) async fn upsert_logs(
-    conn: &mut PgConnection,
-    entries: &[&LogEntry],
-) -> StoreResult<()> {
+pub(super) async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) -> StoreResult<()> {
     if entries.is_empty() {
         return Ok(());
     }

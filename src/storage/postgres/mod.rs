@@ -33,7 +33,11 @@ pub struct PgStore {
 impl PgStore {
     /// Connects (the pool reconnects by itself after an outage) and applies
     /// migrations; concurrent instances wait on sqlx's migration lock.
-    pub async fn open(url: &str, pool_size: u32, statement_timeout: Duration) -> Result<Self, sqlx::Error> {
+    pub async fn open(
+        url: &str,
+        pool_size: u32,
+        statement_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?.options([(
             "statement_timeout",
             format!("{}ms", statement_timeout.as_millis()),
@@ -44,7 +48,10 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { writer: pool.clone(), reader: pool })
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
     }
 
     /// Closes every connection (tests use a migrated database as a template,

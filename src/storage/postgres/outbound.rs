@@ -142,10 +142,7 @@ pub(super) async fn insert_delivery(conn: &mut PgConnection, d: &Delivery) -> St
     Ok(())
 }
 
-async fn insert_attempts(
-    conn: &mut PgConnection,
-    records: &[AttemptRecord],
-) -> StoreResult<()> {
+async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
     let mut qb = sqlx::QueryBuilder::<Postgres>::new(
         "INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error) ",
     );
@@ -232,7 +229,8 @@ async fn rows_by_id(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(format!("SELECT * FROM {table} WHERE id IN ("));
+    let mut qb =
+        sqlx::QueryBuilder::<Postgres>::new(format!("SELECT * FROM {table} WHERE id IN ("));
     let mut list = qb.separated(", ");
     for id in ids {
         list.push_bind(id.as_str());

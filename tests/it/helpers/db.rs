@@ -34,7 +34,10 @@ async fn admin_exec(admin: &str, sql: &str) {
 async fn template(admin: &str) -> String {
     TEMPLATE
         .get_or_init(|| async {
-            let name = format!("gancho_tpl_{}", ulid::Ulid::new().to_string().to_lowercase());
+            let name = format!(
+                "gancho_tpl_{}",
+                ulid::Ulid::new().to_string().to_lowercase()
+            );
             admin_exec(admin, &format!("CREATE DATABASE {name}")).await;
             let store = gancho::storage::postgres::PgStore::open(
                 &with_database(admin, &name),
@@ -61,8 +64,16 @@ impl PgDatabase {
     pub async fn create(admin: &str) -> Self {
         let template = template(admin).await;
         let name = format!("gancho_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-        admin_exec(admin, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
-        Self { url: with_database(admin, &name), name, admin: admin.to_string() }
+        admin_exec(
+            admin,
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        )
+        .await;
+        Self {
+            url: with_database(admin, &name),
+            name,
+            admin: admin.to_string(),
+        }
     }
 }
 
@@ -71,8 +82,14 @@ impl Drop for PgDatabase {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Drop runs outside async code: a short-lived runtime on its own thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(admin_exec(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(admin_exec(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ));
         })
         .join();
     }
@@ -83,11 +100,16 @@ pub struct SqlRow(pub Map<String, Value>);
 
 impl SqlRow {
     pub fn str(&self, col: &str) -> String {
-        self.0[col].as_str().unwrap_or_else(|| panic!("{col} is not text: {:?}", self.0[col])).to_string()
+        self.0[col]
+            .as_str()
+            .unwrap_or_else(|| panic!("{col} is not text: {:?}", self.0[col]))
+            .to_string()
     }
 
     pub fn int(&self, col: &str) -> i64 {
-        self.0[col].as_i64().unwrap_or_else(|| panic!("{col} is not an integer: {:?}", self.0[col]))
+        self.0[col]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{col} is not an integer: {:?}", self.0[col]))
     }
 }
 
