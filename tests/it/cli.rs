@@ -15,7 +15,7 @@ thread_local! {
     static LOG: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
 }
 
-fn gancho() -> Command {
+pub(crate) fn gancho() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gancho"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -75,7 +75,10 @@ async fn database() -> (Option<PgDatabase>, Option<String>) {
 }
 
 #[allow(clippy::zombie_processes)] // the caller waits for it in `stop` (or kills it)
-fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, Option<String>) {
+pub(crate) fn start_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Child, String, Option<String>) {
     let mut child = gancho()
         .arg("serve")
         .current_dir(dir)
@@ -110,7 +113,7 @@ fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, Op
     }
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod fixtures;
 mod helpers;
+mod instances;
 mod ledger;
 mod logs;
 mod outbound;

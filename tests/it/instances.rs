@@ -1,0 +1,241 @@
+//! Several gancho processes on one PostgreSQL database (run when
+//! GANCHO_TEST_DATABASE_URL is set): the work is shared, an instance killed
+//! mid-stream loses nothing, and a webhook posted to two instances at once is
+//! processed once.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::json;
+
+use crate::cli::{start_with, stop};
+use crate::helpers::db::{pg_url, query, PgDatabase};
+use crate::helpers::fixture::load;
+use crate::helpers::receiver::Receiver;
+
+const TOKEN: &str = "instances-admin-token";
+const HOTTOK: &str = "test-hottok-Xk3p9QmZ2v8T";
+
+/// Sets up a key, a product, an inbound URL and an endpoint through one
+/// instance; returns the inbound path.
+async fn setup(client: &reqwest::Client, addr: &str, receiver: &Receiver) -> String {
+    let api = |p: &str| format!("http://{addr}/api/v1{p}");
+    let post = |p: &str, body: serde_json::Value| {
+        client.post(api(p)).bearer_auth(TOKEN).json(&body).send()
+    };
+    post("/keys", json!({"gateway": "hotmart", "secret": HOTTOK}))
+        .await
+        .unwrap();
+    let product: serde_json::Value = post("/products", json!({"name": "Curso"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url: serde_json::Value = post(
+        "/inbound-urls",
+        json!({"name": "Vendas", "gateway": "hotmart", "product_ids": [product["id"]]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    post("/endpoints", json!({"name": "r", "url": receiver.url}))
+        .await
+        .unwrap();
+    let full = url["url"].as_str().unwrap();
+    full[full.find("/in/").unwrap()..].to_string()
+}
+
+fn sale(i: usize) -> Vec<u8> {
+    load("hotmart", "purchase_approved")
+        .edit(|v| {
+            v["id"] = json!(format!("evt-{i}"));
+            v["data"]["purchase"]["transaction"] = json!(format!("MI-{i}"));
+            v["data"]["buyer"]["email"] = json!(format!("buyer{i}@example.com"));
+        })
+        .body
+}
+
+async fn post(
+    client: &reqwest::Client,
+    addr: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<String, String> {
+    let resp = client
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("x-hotmart-hottok", HOTTOK)
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body["status"].as_str().unwrap_or_default().to_string())
+    } else {
+        Err(format!("{status}: {body}"))
+    }
+}
+
+async fn scalar(url: &str, sql: &str) -> i64 {
+    query(url, sql).await[0].int("n")
+}
+
+#[tokio::test]
+async fn two_instances_share_the_work_and_a_killed_one_loses_nothing() {
+    let Some(admin) = pg_url() else {
+        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
+        return;
+    };
+    let db = PgDatabase::create(&admin).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [
+        ("GANCHO_ADMIN_TOKEN", TOKEN),
+        ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
+        ("GANCHO_DELIVERY_TIMEOUT", "2s"),
+        ("GANCHO_DATABASE_URL", db.url.as_str()),
+        ("GANCHO_LOG", "warn,gancho::app=info"),
+    ];
+    let (a, addr_a, _) = start_with(dir_a.path(), &env);
+    let (mut b, addr_b, _) = start_with(dir_b.path(), &env);
+    let receiver = Receiver::spawn().await;
+    let client = reqwest::Client::new();
+    let path = setup(&client, &addr_a, &receiver).await;
+    let total = 1000;
+
+    let send = |i: usize, b_alive: bool| {
+        let (client, path) = (client.clone(), path.clone());
+        let (addr_a, addr_b) = (addr_a.clone(), addr_b.clone());
+        async move {
+            // Alternate instances; a load balancer retries a failed call on the other.
+            let first = if i % 2 == 1 && b_alive {
+                addr_b
+            } else {
+                addr_a.clone()
+            };
+            match post(&client, &first, &path, sale(i)).await {
+                Ok(s) => s,
+                Err(_) => post(&client, &addr_a, &path, sale(i))
+                    .await
+                    .expect("instance A answers"),
+            }
+        }
+    };
+    let first_half: Vec<String> = stream::iter(0..total / 2)
+        .map(|i| send(i, true))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    b.kill().unwrap(); // SIGKILL, mid-stream
+    b.wait().unwrap();
+    let second_half: Vec<String> = stream::iter(total / 2..total)
+        .map(|i| send(i, false))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    let answers: Vec<String> = first_half.into_iter().chain(second_half).collect();
+    assert!(
+        answers.iter().all(|s| s == "processed" || s == "duplicate"),
+        "{answers:?}"
+    );
+    let url = db.url.clone();
+    let mut delivered_ids: Vec<String> = Vec::new();
+    for _ in 0..600 {
+        let pending = scalar(
+            &url,
+            "SELECT COUNT(*) AS n FROM deliveries WHERE status <> 'success'",
+        )
+        .await;
+        delivered_ids = receiver
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_string())
+            .collect();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(a);
+
+    let processed = scalar(&url, "SELECT COUNT(*) AS n FROM processed_events").await;
+    let grants = scalar(&url, "SELECT COUNT(*) AS n FROM grants").await;
+    let doubled = scalar(&url, "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM grants GROUP BY transaction_id HAVING COUNT(*) > 1) d").await;
+    let events = scalar(&url, "SELECT COUNT(*) AS n FROM events").await;
+    let undelivered = scalar(
+        &url,
+        "SELECT COUNT(*) AS n FROM deliveries WHERE status <> 'success'",
+    )
+    .await;
+    let mut distinct = delivered_ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    eprintln!(
+        "two instances, one killed: {total} sales, {processed} processed, {grants} grants, {events} events, {} deliveries received ({} distinct webhook-ids, {} duplicates)",
+        delivered_ids.len(),
+        distinct.len(),
+        delivered_ids.len() - distinct.len()
+    );
+    assert_eq!(processed, total as i64, "every sale processed once");
+    assert_eq!(grants, total as i64, "one grant per sale");
+    assert_eq!(doubled, 0);
+    assert_eq!(
+        events,
+        3 * total as i64,
+        "purchase.approved, student.created, access.granted per sale"
+    );
+    assert_eq!(undelivered, 0, "every delivery finished");
+    assert_eq!(
+        distinct.len() as i64,
+        events,
+        "every event reached the receiver at least once"
+    );
+}
+
+#[tokio::test]
+async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
+    let Some(admin) = pg_url() else {
+        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
+        return;
+    };
+    let db = PgDatabase::create(&admin).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [
+        ("GANCHO_ADMIN_TOKEN", TOKEN),
+        ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
+        ("GANCHO_DATABASE_URL", db.url.as_str()),
+        ("GANCHO_LOG", "warn,gancho::app=info"),
+    ];
+    let (a, addr_a, _) = start_with(dir_a.path(), &env);
+    let (b, addr_b, _) = start_with(dir_b.path(), &env);
+    let receiver = Receiver::spawn().await;
+    let client = reqwest::Client::new();
+    let path = setup(&client, &addr_a, &receiver).await;
+
+    for i in 0..20 {
+        let (x, y) = tokio::join!(
+            post(&client, &addr_a, &path, sale(i)),
+            post(&client, &addr_b, &path, sale(i))
+        );
+        let mut answers = vec![x.unwrap(), y.unwrap()];
+        answers.sort();
+        assert_eq!(answers, vec!["duplicate", "processed"], "sale {i}");
+    }
+    stop(a);
+    stop(b);
+
+    assert_eq!(
+        scalar(&db.url, "SELECT COUNT(*) AS n FROM grants").await,
+        20
+    );
+    assert_eq!(
+        scalar(&db.url, "SELECT COUNT(*) AS n FROM students").await,
+        20
+    );
+}
