@@ -239,3 +239,83 @@ async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
         20
     );
 }
+
+#[tokio::test]
+async fn during_a_database_outage_readyz_fails_inbound_answers_503_and_gancho_recovers() {
+    let Some(admin) = pg_url() else {
+        eprintln!("outage test skipped: set GANCHO_TEST_DATABASE_URL to run it");
+        return;
+    };
+    let app = crate::helpers::TestApp::spawn().await;
+    app.create_key("hotmart", HOTTOK).await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(
+            json!({"name": "Vendas", "gateway": "hotmart", "product_ids": [product]}),
+        )
+        .await;
+    let name = app.db_url.rsplit('/').next().unwrap().to_string();
+    let admin_sql = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        }
+    };
+    let ready = || async {
+        app.client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+
+    // The outage: no new connections, and the open ones are cut.
+    admin_sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let during_ready = ready().await;
+    let (during_status, _) = app
+        .post_fixture(&path, &load("hotmart", "purchase_approved"))
+        .await;
+    let resp = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/json")
+        .header("x-hotmart-hottok", HOTTOK)
+        .body(load("hotmart", "purchase_approved").body)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = resp.headers().get("retry-after").is_some();
+
+    admin_sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    let mut recovered = 0;
+    for _ in 0..100 {
+        recovered = ready().await;
+        if recovered == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (after_status, after) = app
+        .post_fixture(&path, &load("hotmart", "purchase_approved"))
+        .await;
+
+    assert_eq!(during_ready, 503, "not ready while the database is away");
+    assert_eq!(during_status, 503, "the gateway is told to retry");
+    assert!(retry_after);
+    assert_eq!(recovered, 200, "ready again without a restart");
+    assert_eq!(
+        (after_status, after["status"].as_str()),
+        (200, Some("processed")),
+        "the retried sale is not lost"
+    );
+    assert_eq!(app.access("maria.teste@example.com").await, vec![product]);
+}
