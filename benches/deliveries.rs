@@ -5,6 +5,10 @@
 //! same concurrency and no database, so the ratio shows gancho's own cost.
 //!
 //! Run: `cargo bench --bench deliveries` (N with GANCHO_BENCH_EVENTS, default 5000).
+//! On PostgreSQL: `GANCHO_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test`
+//! (a scratch database is created and dropped) and `GANCHO_BENCH_WORKERS=2` to
+//! drain the queue with two workers on separate connection pools, as two
+//! instances would.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::sync::Arc;
@@ -20,7 +24,6 @@ use gancho::keys::Sealer;
 use gancho::outbound::endpoint::{create_endpoint, NewEndpoint};
 use gancho::outbound::event::{enqueue, EventDraft, Fanout};
 use gancho::outbound::worker::{run_once, Outcome, WorkerContext};
-use gancho::storage::sqlite::SqliteStore;
 use gancho::storage::{LedgerStore, Store};
 use serde_json::json;
 
@@ -40,20 +43,33 @@ async fn main() {
     });
 
     let dir = tempfile::tempdir().expect("tempdir");
+    let workers: usize = std::env::var("GANCHO_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let admin = std::env::var("GANCHO_BENCH_DATABASE_URL").ok();
+    let scratch = format!("gancho_bench_{}", std::process::id());
+    let database_url = match &admin {
+        Some(admin) => {
+            exec(admin, &format!("DROP DATABASE IF EXISTS {scratch}")).await;
+            exec(admin, &format!("CREATE DATABASE {scratch}")).await;
+            let mut url = url::Url::parse(admin).expect("url");
+            url.set_path(&format!("/{scratch}"));
+            DatabaseUrl::Postgres(gancho::config::Secret::new(url.as_str()))
+        }
+        None => DatabaseUrl::Sqlite(dir.path().join("bench.db")),
+    };
     let config = Config {
-        database_url: DatabaseUrl::Sqlite(dir.path().join("bench.db")),
+        database_url,
         allow_private_targets: true,
         ..Config::default()
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("bench.db"))
-            .await
-            .expect("open"),
-    );
+    let store: Arc<dyn Store> = gancho::app::open_store(&config).await.expect("open");
     let (ws, _) = gancho::app::bootstrap(store.as_ref(), &config, &SystemClock)
         .await
         .expect("bootstrap");
     let sealer = Arc::new(Sealer::new(None));
+    let _ = &dir;
     let new = NewEndpoint {
         name: "bench".into(),
         url: url.clone(),
@@ -87,14 +103,31 @@ async fn main() {
     }
     let queue_secs = queued.elapsed().as_secs_f64();
 
-    let ctx = WorkerContext::new(store.clone(), sealer, &config).expect("client");
-    let started = Instant::now();
-    let mut delivered = 0;
-    while let Outcome::Worked(k) = run_once(&ctx, Utc::now()).await.expect("pass") {
-        delivered += k;
+    // Each worker has its own store (its own pool), like a separate instance.
+    let mut contexts = Vec::new();
+    for _ in 0..workers {
+        let own = gancho::app::open_store(&config).await.expect("open");
+        contexts.push(WorkerContext::new(own, sealer.clone(), &config).expect("client"));
     }
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let runs = contexts.into_iter().map(|ctx| {
+        let done = done.clone();
+        async move {
+            while done.load(std::sync::atomic::Ordering::SeqCst) < n {
+                match run_once(&ctx, Utc::now()).await.expect("pass") {
+                    Outcome::Worked(k) => {
+                        done.fetch_add(k, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Outcome::Idle => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        }
+    });
+    join_all(runs).await;
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(delivered, n, "every delivery was made");
+    let delivered = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(delivered, n, "every delivery was made once");
 
     // Baseline: the same POSTs, same client settings and batch concurrency, no database.
     let client = reqwest::Client::builder()
@@ -127,4 +160,29 @@ async fn main() {
         n as f64 / base_secs
     );
     println!("gancho / baseline:   {:.2}", base_secs / secs);
+    println!(
+        "backend: {}, workers: {workers}",
+        if admin.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
+    drop(store);
+    if let Some(admin) = &admin {
+        exec(
+            admin,
+            &format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"),
+        )
+        .await;
+    }
+}
+
+async fn exec(admin: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect");
+    sqlx::query(sql)
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
 }
