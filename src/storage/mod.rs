@@ -4,6 +4,7 @@
 //! picks one from `Config::database_url`.
 
 pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -5,113 +5,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::outbound::{endpoint_row, insert_delivery, insert_event};
-use super::{gateway, map_err, ms, parse_id, time, PgStore};
-use crate::ids::{CategoryId, GrantId, LogId, ProductId, StudentId, WorkspaceId};
+use super::outbound::{insert_delivery, insert_event};
+use super::{map_err, ms, parse_id, PgStore};
+use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
-    CanonicalStatus, Delivery, Direction, Endpoint, Event, GatewayKind, Grant, GrantSource,
-    GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
+    CanonicalStatus, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource, GrantTarget,
+    LogEntry, Student,
 };
-use crate::storage::{
-    LedgerStore, LedgerTx, Page, ProcessedEvent, StoreError, StoreResult, StudentStore,
-};
-
-fn student_row(r: &sqlx::postgres::PgRow) -> StoreResult<Student> {
-    let status: &str = r.get("status");
-    Ok(Student {
-        id: parse_id(r.get("id"), StudentId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        email: r.get("email"),
-        name: r.get("name"),
-        phone: r.get("phone"),
-        document: r.get("document"),
-        status: StudentStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("student status {status}")))?,
-        created_at: time(r.get("created_at"))?,
-        updated_at: time(r.get("updated_at"))?,
-    })
-}
-
-fn grant_row(r: &sqlx::postgres::PgRow) -> StoreResult<Grant> {
-    let target = match (
-        r.get::<Option<&str>, _>("product_id"),
-        r.get::<Option<&str>, _>("category_id"),
-    ) {
-        (Some(p), _) => GrantTarget::Product(parse_id(p, ProductId::parse)?),
-        (None, Some(c)) => GrantTarget::Category(parse_id(c, CategoryId::parse)?),
-        (None, None) => return Err(StoreError::Corrupt("grant without a target".into())),
-    };
-    let source = if r.get::<bool, _>("is_manual") {
-        GrantSource::Manual
-    } else {
-        GrantSource::Gateway {
-            gateway: gateway(r.get::<Option<&str>, _>("gateway").unwrap_or_default())?,
-            transaction_id: r
-                .get::<Option<String>, _>("transaction_id")
-                .unwrap_or_default(),
-            subscription_id: r.get("subscription_id"),
-        }
-    };
-    Ok(Grant {
-        id: parse_id(r.get("id"), GrantId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        student_id: parse_id(r.get("student_id"), StudentId::parse)?,
-        target,
-        source,
-        granted_at: time(r.get("granted_at"))?,
-        expires_at: r
-            .get::<Option<DateTime<Utc>>, _>("expires_at")
-            .map(time)
-            .transpose()?,
-        revoked_at: r
-            .get::<Option<DateTime<Utc>>, _>("revoked_at")
-            .map(time)
-            .transpose()?,
-        revoke_reason: r.get("revoke_reason"),
-    })
-}
-
-pub(super) fn log_row(r: &sqlx::postgres::PgRow) -> StoreResult<LogEntry> {
-    // Searches select no detail column.
-    let detail: Option<&str> = r.try_get("detail").unwrap_or(None);
-    Ok(LogEntry {
-        id: parse_id(r.get("id"), LogId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        at: time(r.get("at"))?,
-        direction: match r.get::<&str, _>("direction") {
-            "in" => Direction::In,
-            _ => Direction::Out,
-        },
-        gateway: r
-            .get::<Option<&str>, _>("gateway")
-            .map(gateway)
-            .transpose()?,
-        event_type: r.get("event_type"),
-        email: r.get("email"),
-        status: match r.get::<&str, _>("status") {
-            "success" => LogStatus::Success,
-            _ => LogStatus::Failure,
-        },
-        http_status: r.get::<i64, _>("http_status") as u16,
-        duration_ms: r.get("duration_ms"),
-        integration: Integration {
-            kind: r.get("integration_kind"),
-            id: r.get("integration_id"),
-            name: r.get("integration_name"),
-        },
-        attempts: r.get::<i64, _>("attempts") as u32,
-        error: r.get("error"),
-        detail: detail
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("log detail: {e}")))?
-            .unwrap_or(serde_json::Value::Null),
-        reprocess_of: r
-            .get::<Option<&str>, _>("reprocess_of")
-            .map(|id| parse_id(id, LogId::parse))
-            .transpose()?,
-    })
-}
+use crate::storage::rows;
+use crate::storage::{LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore};
 
 const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
 
@@ -128,7 +30,7 @@ impl StudentStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        student_row(&row)
+        rows::student(&row)
     }
 
     async fn student_by_email(
@@ -142,7 +44,7 @@ impl StudentStore for PgStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(student_row).transpose()
+        row.as_ref().map(rows::student).transpose()
     }
 
     async fn list_students(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Student>> {
@@ -155,7 +57,7 @@ impl StudentStore for PgStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        rows.iter().map(student_row).collect()
+        rows.iter().map(rows::student).collect()
     }
 
     async fn active_grants(
@@ -175,7 +77,7 @@ impl StudentStore for PgStore {
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?;
-        rows.iter().map(grant_row).collect()
+        rows.iter().map(rows::grant).collect()
     }
 
     async fn get_grant(&self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
@@ -185,7 +87,7 @@ impl StudentStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        grant_row(&row)
+        rows::grant(&row)
     }
 
     async fn category_products(
@@ -374,7 +276,7 @@ impl LedgerTx for PgLedgerTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(student_row).transpose()
+        row.as_ref().map(rows::student).transpose()
     }
 
     async fn insert_student(&mut self, s: &Student) -> StoreResult<bool> {
@@ -437,7 +339,7 @@ impl LedgerTx for PgLedgerTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        rows.iter().map(grant_row).collect()
+        rows.iter().map(rows::grant).collect()
     }
 
     async fn grants_for_subscription(
@@ -460,7 +362,7 @@ impl LedgerTx for PgLedgerTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        rows.iter().map(grant_row).collect()
+        rows.iter().map(rows::grant).collect()
     }
 
     async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
@@ -470,7 +372,7 @@ impl LedgerTx for PgLedgerTx {
             .fetch_one(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        grant_row(&row)
+        rows::grant(&row)
     }
 
     async fn insert_grant(&mut self, g: &Grant) -> StoreResult<()> {
@@ -584,7 +486,7 @@ impl LedgerTx for PgLedgerTx {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        rows.iter().map(grant_row).collect()
+        rows.iter().map(rows::grant).collect()
     }
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
@@ -598,7 +500,7 @@ impl LedgerTx for PgLedgerTx {
             .fetch_one(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        student_row(&row)
+        rows::student(&row)
     }
 
     async fn category_products(
@@ -617,7 +519,7 @@ impl LedgerTx for PgLedgerTx {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        rows.iter().map(endpoint_row).collect()
+        rows.iter().map(rows::endpoint).collect()
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {

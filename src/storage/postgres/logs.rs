@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row};
 
-use super::ledger::{insert_log, log_row};
-use super::outbound::event_row;
-use super::{map_err, ms, time, PgStore, MIGRATOR};
+use super::ledger::insert_log;
+use super::{map_err, ms, PgStore, MIGRATOR};
 use crate::ids::{EventId, LogId, WorkspaceId};
 use crate::model::{Event, LogEntry};
+use crate::storage::rows;
 use crate::storage::{LogBucket, LogFilter, LogStore, QueueCounts, StoreResult};
 
 /// A minute late (DESIGN.md `GET /queue`: late = due more than a minute ago, unclaimed).
@@ -34,7 +34,7 @@ impl LogStore for PgStore {
         .fetch_one(&self.reader)
         .await
         .map_err(map_err)?;
-        log_row(&row)
+        rows::log_entry(&row)
     }
 
     async fn search_logs(&self, ws: &WorkspaceId, f: &LogFilter) -> StoreResult<Vec<LogEntry>> {
@@ -66,7 +66,7 @@ impl LogStore for PgStore {
         qb.push(" ORDER BY at DESC, id DESC LIMIT ")
             .push_bind(i64::from(f.limit.max(1)));
         let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter().map(log_row).collect()
+        rows.iter().map(rows::log_entry).collect()
     }
 
     async fn log_buckets(
@@ -84,17 +84,7 @@ impl LogStore for PgStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogBucket {
-                    start: time(r.get("bucket"))?,
-                    total: r.get("total"),
-                    success: r.get("success"),
-                    failure: r.get("failure"),
-                    sum_ms: r.get("sum_ms"),
-                })
-            })
-            .collect()
+        rows.iter().map(rows::log_bucket).collect()
     }
 
     async fn queue_counts(&self, ws: &WorkspaceId, now: DateTime<Utc>) -> StoreResult<QueueCounts> {
@@ -141,7 +131,7 @@ impl LogStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        event_row(&row)
+        rows::event(&row)
     }
 
     async fn purge_logs(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {

@@ -130,3 +130,27 @@ fn map_err(e: sqlx::Error) -> StoreError {
         _ => StoreError::Other(e),
     }
 }
+
+impl crate::storage::rows::RowRead for sqlx::postgres::PgRow {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn text_if_selected(&self, col: &str) -> Option<String> {
+        sqlx::Row::try_get::<Option<String>, _>(self, col)
+            .ok()
+            .flatten()
+    }
+}

@@ -3,92 +3,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{PgConnection, Postgres};
 
 use super::ledger::upsert_logs;
-use super::{map_err, ms, parse_id, time, PgStore};
-use crate::ids::{DeliveryId, EndpointId, EventId, LogId, ProductId, WorkspaceId};
-use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Event, LogEntry};
+use super::{map_err, ms, PgStore};
+use crate::ids::{DeliveryId, EndpointId, ProductId, WorkspaceId};
+use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
+use crate::storage::rows;
 use crate::storage::{AttemptRecord, DueDelivery, OutboundStore, Page, StoreError, StoreResult};
-
-fn json_col<T: serde::de::DeserializeOwned>(
-    r: &sqlx::postgres::PgRow,
-    col: &str,
-) -> StoreResult<T> {
-    serde_json::from_str(r.get::<&str, _>(col))
-        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn product_ids(r: &sqlx::postgres::PgRow, col: &str) -> StoreResult<Vec<ProductId>> {
-    let raw: Vec<String> = json_col(r, col)?;
-    raw.iter().map(|p| parse_id(p, ProductId::parse)).collect()
-}
-
-pub(super) fn endpoint_row(r: &sqlx::postgres::PgRow) -> StoreResult<Endpoint> {
-    Ok(Endpoint {
-        id: parse_id(r.get("id"), EndpointId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        name: r.get("name"),
-        url: r.get("url"),
-        event_types: json_col(r, "event_types")?,
-        product_ids: product_ids(r, "product_ids")?,
-        headers: json_col(r, "headers")?,
-        rate_limit_per_second: r
-            .get::<Option<i64>, _>("rate_limit_per_second")
-            .map(|v| v as u32),
-        is_enabled: r.get("is_enabled"),
-        disabled_reason: r.get("disabled_reason"),
-        secret: r.get("secret"),
-        previous_secret: r.get("previous_secret"),
-        previous_secret_expires_at: r
-            .get::<Option<DateTime<Utc>>, _>("previous_secret_expires_at")
-            .map(time)
-            .transpose()?,
-        created_at: time(r.get("created_at"))?,
-        updated_at: time(r.get("updated_at"))?,
-    })
-}
-
-pub(super) fn event_row(r: &sqlx::postgres::PgRow) -> StoreResult<Event> {
-    Ok(Event {
-        id: parse_id(r.get("id"), EventId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        event_type: r.get("type"),
-        payload: json_col(r, "payload")?,
-        product_ids: product_ids(r, "product_ids")?,
-        created_at: time(r.get("created_at"))?,
-    })
-}
-
-fn delivery_row(r: &sqlx::postgres::PgRow) -> StoreResult<Delivery> {
-    let status: &str = r.get("status");
-    Ok(Delivery {
-        id: parse_id(r.get("id"), DeliveryId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        event_id: parse_id(r.get("event_id"), EventId::parse)?,
-        event_type: r.get("event_type"),
-        endpoint_id: parse_id(r.get("endpoint_id"), EndpointId::parse)?,
-        status: DeliveryStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
-        attempts: r.get::<i64, _>("attempts") as u32,
-        cycle_start: r.get::<i64, _>("cycle_start") as u32,
-        next_attempt_at: r
-            .get::<Option<DateTime<Utc>>, _>("next_attempt_at")
-            .map(time)
-            .transpose()?,
-        lease_until: r
-            .get::<Option<DateTime<Utc>>, _>("lease_until")
-            .map(time)
-            .transpose()?,
-        last_http_status: r
-            .get::<Option<i64>, _>("last_http_status")
-            .map(|s| s as u16),
-        last_error: r.get("last_error"),
-        log_id: parse_id(r.get("log_id"), LogId::parse)?,
-        created_at: time(r.get("created_at"))?,
-        updated_at: time(r.get("updated_at"))?,
-    })
-}
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
@@ -265,7 +187,7 @@ impl OutboundStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        endpoint_row(&row)
+        rows::endpoint(&row)
     }
 
     async fn list_endpoints(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Endpoint>> {
@@ -278,7 +200,7 @@ impl OutboundStore for PgStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        rows.iter().map(endpoint_row).collect()
+        rows.iter().map(rows::endpoint).collect()
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
@@ -320,7 +242,7 @@ impl OutboundStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        delivery_row(&row)
+        rows::delivery(&row)
     }
 
     async fn list_deliveries(
@@ -341,7 +263,7 @@ impl OutboundStore for PgStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        rows.iter().map(delivery_row).collect()
+        rows.iter().map(rows::delivery).collect()
     }
 
     async fn delivery_attempts(&self, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
@@ -351,18 +273,7 @@ impl OutboundStore for PgStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Attempt {
-                    number: r.get::<i64, _>("number") as u32,
-                    at: time(r.get("at"))?,
-                    http_status: r.get::<Option<i64>, _>("http_status").map(|s| s as u16),
-                    response_body: r.get("response_body"),
-                    duration_ms: r.get("duration_ms"),
-                    error: r.get("error"),
-                })
-            })
-            .collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn claim_due_deliveries(
@@ -389,7 +300,7 @@ impl OutboundStore for PgStore {
         .map_err(map_err)?;
         let deliveries = rows
             .iter()
-            .map(delivery_row)
+            .map(rows::delivery)
             .collect::<StoreResult<Vec<_>>>()?;
         let mut event_ids: Vec<String> =
             deliveries.iter().map(|d| d.event_id.to_string()).collect();
@@ -403,12 +314,12 @@ impl OutboundStore for PgStore {
         let events = rows_by_id(&mut tx, "events", &event_ids)
             .await?
             .iter()
-            .map(event_row)
+            .map(rows::event)
             .collect::<StoreResult<Vec<_>>>()?;
         let endpoints = rows_by_id(&mut tx, "endpoints", &endpoint_ids)
             .await?
             .iter()
-            .map(endpoint_row)
+            .map(rows::endpoint)
             .collect::<StoreResult<Vec<_>>>()?;
         tx.commit().await.map_err(map_err)?;
         let mut due: Vec<DueDelivery> = deliveries
@@ -481,6 +392,6 @@ impl OutboundStore for PgStore {
         .fetch_one(&self.writer)
         .await
         .map_err(map_err)?;
-        delivery_row(&row)
+        rows::delivery(&row)
     }
 }

@@ -8,29 +8,10 @@ use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, Workspace
 use crate::model::{
     ApiKey, Category, ExternalId, GatewayKey, GatewayKind, InboundUrl, Product, Workspace,
 };
+use crate::storage::rows;
 use crate::storage::{
     CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, WorkspaceStore,
 };
-
-fn workspace_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Workspace> {
-    Ok(Workspace {
-        id: parse_id(r.get("id"), WorkspaceId::parse)?,
-        name: r.get("name"),
-        public_id: r.get("public_id"),
-        created_at: time(r.get("created_at"))?,
-    })
-}
-
-fn api_key_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<ApiKey> {
-    Ok(ApiKey {
-        id: parse_id(r.get("id"), ApiKeyId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        name: r.get("name"),
-        token_hash: r.get("token_hash"),
-        is_bootstrap: r.get("is_bootstrap"),
-        created_at: time(r.get("created_at"))?,
-    })
-}
 
 #[async_trait]
 impl WorkspaceStore for SqliteStore {
@@ -39,7 +20,7 @@ impl WorkspaceStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(workspace_row).transpose()
+        row.as_ref().map(rows::workspace).transpose()
     }
 
     async fn insert_workspace(&self, w: &Workspace) -> StoreResult<()> {
@@ -62,7 +43,7 @@ impl WorkspaceStore for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        workspace_row(&row)
+        rows::workspace(&row)
     }
 
     async fn workspace_by_public_id(&self, public_id: &str) -> StoreResult<Option<Workspace>> {
@@ -71,7 +52,7 @@ impl WorkspaceStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(workspace_row).transpose()
+        row.as_ref().map(rows::workspace).transpose()
     }
 
     async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
@@ -97,7 +78,7 @@ impl WorkspaceStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(api_key_row).transpose()
+        row.as_ref().map(rows::api_key).transpose()
     }
 
     async fn bootstrap_api_key(&self, ws: &WorkspaceId) -> StoreResult<Option<ApiKey>> {
@@ -108,7 +89,7 @@ impl WorkspaceStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(api_key_row).transpose()
+        row.as_ref().map(rows::api_key).transpose()
     }
 
     async fn set_api_key_hash(&self, id: &ApiKeyId, token_hash: &str) -> StoreResult<()> {
@@ -618,17 +599,6 @@ impl InboundUrlStore for SqliteStore {
     }
 }
 
-fn key_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<GatewayKey> {
-    Ok(GatewayKey {
-        id: parse_id(r.get("id"), KeyId::parse)?,
-        workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-        gateway: gateway(r.get("gateway"))?,
-        name: r.get("name"),
-        secret: r.get("secret"),
-        created_at: time(r.get("created_at"))?,
-    })
-}
-
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, k: &GatewayKey) -> StoreResult<()> {
@@ -659,7 +629,7 @@ impl KeyStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        rows.iter().map(key_row).collect()
+        rows.iter().map(rows::gateway_key).collect()
     }
 
     async fn all_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<GatewayKey>> {
@@ -668,7 +638,7 @@ impl KeyStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?;
-        rows.iter().map(key_row).collect()
+        rows.iter().map(rows::gateway_key).collect()
     }
 
     async fn delete_key(&self, ws: &WorkspaceId, id: &KeyId) -> StoreResult<()> {

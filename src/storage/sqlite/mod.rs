@@ -111,3 +111,29 @@ fn map_err(e: sqlx::Error) -> StoreError {
         _ => StoreError::Other(e),
     }
 }
+
+impl crate::storage::rows::RowRead for sqlx::sqlite::SqliteRow {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(sqlx::Row::try_get(self, col)?)
+    }
+
+    /// Times are stored as unix milliseconds.
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = sqlx::Row::try_get(self, col)?;
+        ms.map(crate::storage::rows::from_millis).transpose()
+    }
+
+    fn text_if_selected(&self, col: &str) -> Option<String> {
+        sqlx::Row::try_get::<Option<String>, _>(self, col)
+            .ok()
+            .flatten()
+    }
+}

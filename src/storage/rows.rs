@@ -1,0 +1,265 @@
+//! Row-to-model conversion shared by both backends. Each backend says how
+//! to read one column of its rows ([`RowRead`]: SQLite keeps times as unix
+//! milliseconds, PostgreSQL as `timestamptz`); the mapping from columns to
+//! model types is written once, here, so the two cannot drift.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::DeserializeOwned;
+
+use super::{LogBucket, StoreError, StoreResult};
+use crate::ids::{
+    ApiKeyId, CategoryId, DeliveryId, EndpointId, EventId, GrantId, KeyId, LogId, ProductId,
+    StudentId, WorkspaceId,
+};
+use crate::model::{
+    ApiKey, Attempt, Delivery, DeliveryStatus, Direction, Endpoint, Event, GatewayKey, GatewayKind,
+    Grant, GrantSource, GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
+    Workspace,
+};
+
+/// Reads typed columns of one backend's row.
+pub trait RowRead {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
+    fn flag(&self, col: &str) -> StoreResult<bool>;
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// `None` when the query did not select the column at all.
+    fn text_if_selected(&self, col: &str) -> Option<String>;
+
+    fn text(&self, col: &str) -> StoreResult<String> {
+        self.opt_text(col)?.ok_or_else(|| missing(col))
+    }
+
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        self.opt_int(col)?.ok_or_else(|| missing(col))
+    }
+
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        self.opt_time(col)?.ok_or_else(|| missing(col))
+    }
+}
+
+fn missing(col: &str) -> StoreError {
+    StoreError::Corrupt(format!("{col} is null"))
+}
+
+/// Unix milliseconds (SQLite's storage of times) as UTC.
+pub fn from_millis(ms: i64) -> StoreResult<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} is out of range")))
+}
+
+fn id<T>(r: &impl RowRead, col: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
+    let raw = r.text(col)?;
+    parse(&raw).ok_or_else(|| StoreError::Corrupt(format!("malformed id {raw} in {col}")))
+}
+
+fn gateway(raw: &str) -> StoreResult<GatewayKind> {
+    GatewayKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {raw}")))
+}
+
+fn json<T: DeserializeOwned>(r: &impl RowRead, col: &str) -> StoreResult<T> {
+    serde_json::from_str(&r.text(col)?).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn product_ids(r: &impl RowRead, col: &str) -> StoreResult<Vec<ProductId>> {
+    let raw: Vec<String> = json(r, col)?;
+    raw.iter()
+        .map(|p| {
+            ProductId::parse(p).ok_or_else(|| StoreError::Corrupt(format!("malformed id {p}")))
+        })
+        .collect()
+}
+
+pub fn workspace(r: &impl RowRead) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: id(r, "id", WorkspaceId::parse)?,
+        name: r.text("name")?,
+        public_id: r.text("public_id")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub fn api_key(r: &impl RowRead) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: id(r, "id", ApiKeyId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        name: r.text("name")?,
+        token_hash: r.text("token_hash")?,
+        is_bootstrap: r.flag("is_bootstrap")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub fn gateway_key(r: &impl RowRead) -> StoreResult<GatewayKey> {
+    Ok(GatewayKey {
+        id: id(r, "id", KeyId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        gateway: gateway(&r.text("gateway")?)?,
+        name: r.text("name")?,
+        secret: r.text("secret")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub fn student(r: &impl RowRead) -> StoreResult<Student> {
+    let status = r.text("status")?;
+    Ok(Student {
+        id: id(r, "id", StudentId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        email: r.text("email")?,
+        name: r.opt_text("name")?,
+        phone: r.opt_text("phone")?,
+        document: r.opt_text("document")?,
+        status: StudentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("student status {status}")))?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+pub fn grant(r: &impl RowRead) -> StoreResult<Grant> {
+    let target = match (r.opt_text("product_id")?, r.opt_text("category_id")?) {
+        (Some(p), _) => GrantTarget::Product(id_of(&p, ProductId::parse)?),
+        (None, Some(c)) => GrantTarget::Category(id_of(&c, CategoryId::parse)?),
+        (None, None) => return Err(StoreError::Corrupt("grant without a target".into())),
+    };
+    let source = if r.flag("is_manual")? {
+        GrantSource::Manual
+    } else {
+        GrantSource::Gateway {
+            gateway: gateway(&r.text("gateway")?)?,
+            transaction_id: r.opt_text("transaction_id")?.unwrap_or_default(),
+            subscription_id: r.opt_text("subscription_id")?,
+        }
+    };
+    Ok(Grant {
+        id: id(r, "id", GrantId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        student_id: id(r, "student_id", StudentId::parse)?,
+        target,
+        source,
+        granted_at: r.time("granted_at")?,
+        expires_at: r.opt_time("expires_at")?,
+        revoked_at: r.opt_time("revoked_at")?,
+        revoke_reason: r.opt_text("revoke_reason")?,
+    })
+}
+
+fn id_of<T>(raw: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(raw).ok_or_else(|| StoreError::Corrupt(format!("malformed id {raw}")))
+}
+
+pub fn log_entry(r: &impl RowRead) -> StoreResult<LogEntry> {
+    let detail = r
+        .text_if_selected("detail")
+        .map(|d| serde_json::from_str(&d))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("log detail: {e}")))?
+        .unwrap_or(serde_json::Value::Null);
+    Ok(LogEntry {
+        id: id(r, "id", LogId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        at: r.time("at")?,
+        direction: match r.text("direction")?.as_str() {
+            "in" => Direction::In,
+            _ => Direction::Out,
+        },
+        gateway: r.opt_text("gateway")?.as_deref().map(gateway).transpose()?,
+        event_type: r.opt_text("event_type")?,
+        email: r.opt_text("email")?,
+        status: match r.text("status")?.as_str() {
+            "success" => LogStatus::Success,
+            _ => LogStatus::Failure,
+        },
+        http_status: r.int("http_status")? as u16,
+        duration_ms: r.int("duration_ms")?,
+        integration: Integration {
+            kind: r.text("integration_kind")?,
+            id: r.opt_text("integration_id")?,
+            name: r.text("integration_name")?,
+        },
+        attempts: r.int("attempts")? as u32,
+        error: r.opt_text("error")?,
+        detail,
+        reprocess_of: r
+            .opt_text("reprocess_of")?
+            .map(|v| id_of(&v, LogId::parse))
+            .transpose()?,
+    })
+}
+
+pub fn endpoint(r: &impl RowRead) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: id(r, "id", EndpointId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        name: r.text("name")?,
+        url: r.text("url")?,
+        event_types: json(r, "event_types")?,
+        product_ids: product_ids(r, "product_ids")?,
+        headers: json(r, "headers")?,
+        rate_limit_per_second: r.opt_int("rate_limit_per_second")?.map(|v| v as u32),
+        is_enabled: r.flag("is_enabled")?,
+        disabled_reason: r.opt_text("disabled_reason")?,
+        secret: r.text("secret")?,
+        previous_secret: r.opt_text("previous_secret")?,
+        previous_secret_expires_at: r.opt_time("previous_secret_expires_at")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+pub fn event(r: &impl RowRead) -> StoreResult<Event> {
+    Ok(Event {
+        id: id(r, "id", EventId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        event_type: r.text("type")?,
+        payload: json(r, "payload")?,
+        product_ids: product_ids(r, "product_ids")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub fn delivery(r: &impl RowRead) -> StoreResult<Delivery> {
+    let status = r.text("status")?;
+    Ok(Delivery {
+        id: id(r, "id", DeliveryId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        event_id: id(r, "event_id", EventId::parse)?,
+        event_type: r.text("event_type")?,
+        endpoint_id: id(r, "endpoint_id", EndpointId::parse)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
+        attempts: r.int("attempts")? as u32,
+        cycle_start: r.int("cycle_start")? as u32,
+        next_attempt_at: r.opt_time("next_attempt_at")?,
+        lease_until: r.opt_time("lease_until")?,
+        last_http_status: r.opt_int("last_http_status")?.map(|s| s as u16),
+        last_error: r.opt_text("last_error")?,
+        log_id: id(r, "log_id", LogId::parse)?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+pub fn attempt(r: &impl RowRead) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        number: r.int("number")? as u32,
+        at: r.time("at")?,
+        http_status: r.opt_int("http_status")?.map(|s| s as u16),
+        response_body: r.opt_text("response_body")?,
+        duration_ms: r.int("duration_ms")?,
+        error: r.opt_text("error")?,
+    })
+}
+
+pub fn log_bucket(r: &impl RowRead) -> StoreResult<LogBucket> {
+    Ok(LogBucket {
+        start: r.time("bucket")?,
+        total: r.int("total")?,
+        success: r.int("success")?,
+        failure: r.int("failure")?,
+        sum_ms: r.int("sum_ms")?,
+    })
+}
