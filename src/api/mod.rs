@@ -4,6 +4,7 @@
 //! the routes. Every `/api/v1` route sits behind the bearer-token middleware;
 //! the inbound URLs are merged in here too, so the document covers them.
 
+pub mod api_keys;
 pub mod categories;
 pub mod endpoints;
 pub mod extract;
@@ -65,6 +66,7 @@ async fn openapi_json(Extension(doc): Extension<Arc<OpenApiDoc>>) -> Json<OpenAp
 pub fn router(state: AppState) -> Router {
     let v1 = OpenApiRouter::new()
         .merge(workspace::router())
+        .merge(api_keys::router())
         .merge(products::router())
         .merge(categories::router())
         .merge(students::router())

@@ -56,6 +56,9 @@ pub trait WorkspaceStore: Send + Sync {
     async fn bootstrap_api_key(&self, workspace: &WorkspaceId) -> StoreResult<Option<ApiKey>>;
     /// Replaces the hash of the bootstrap key (when `GANCHO_ADMIN_TOKEN` changes).
     async fn set_api_key_hash(&self, id: &ApiKeyId, token_hash: &str) -> StoreResult<()>;
+    async fn list_api_keys(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes a named key; the bootstrap key cannot be deleted (`NotFound`).
+    async fn delete_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId) -> StoreResult<()>;
 }
 
 /// Products and categories.

@@ -67,6 +67,17 @@ async fn the_openapi_document_describes_the_routes() {
         "/api/v1/deliveries/{id}",
         "/api/v1/deliveries/{id}/retry",
         "/api/v1/students/{id}/events",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{id}",
+        "/api/v1/logs",
+        "/api/v1/logs/{id}",
+        "/api/v1/logs/{id}/reprocess",
+        "/api/v1/logs.csv",
+        "/api/v1/logs/stats",
+        "/api/v1/queue",
+        "/healthz",
+        "/readyz",
+        "/metrics",
         "/in/{public_id}",
         "/in/{public_id}/{slug}",
     ] {
@@ -412,4 +423,52 @@ async fn the_server_stops_cleanly_on_shutdown() {
     let app = TestApp::spawn().await;
 
     app.stop().await;
+}
+
+#[tokio::test]
+async fn named_api_keys_are_shown_once_work_and_can_be_revoked() {
+    let app = TestApp::spawn().await;
+
+    let created = app.post("/api-keys", json!({"name": "CI"})).await;
+    let token = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    let call = |t: String| {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/workspace", app.base);
+        async move {
+            client
+                .get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    assert!(id.starts_with("ak_"));
+    assert_eq!(call(token.clone()).await, 200);
+    let list = app.get("/api-keys").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&token),
+        "the token is never listed"
+    );
+    let boot = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["bootstrap"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.api(Method::DELETE, &format!("/api-keys/{boot}"), None, 404)
+        .await;
+    app.api(Method::DELETE, &format!("/api-keys/{id}"), None, 204)
+        .await;
+    assert_eq!(call(token).await, 401);
+    app.api(Method::POST, "/api-keys", Some(json!({"name": " "})), 422)
+        .await;
 }

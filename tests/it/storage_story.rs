@@ -108,6 +108,18 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
     note!(s.api_key_by_hash("h2").await.unwrap());
     note!(s.api_key_by_hash("h1").await.unwrap());
     note!(s.bootstrap_api_key(&ws.id).await.unwrap());
+    let named = ApiKey {
+        id: ApiKeyId::new(),
+        is_bootstrap: false,
+        token_hash: "h3".into(),
+        name: "ci".into(),
+        ..key.clone()
+    };
+    s.insert_api_key(&named).await.unwrap();
+    note!(s.list_api_keys(&ws.id, &page(10)).await.unwrap().len());
+    note!(s.delete_api_key(&ws.id, &key.id).await.err());
+    s.delete_api_key(&ws.id, &named.id).await.unwrap();
+    note!(s.list_api_keys(&ws.id, &page(10)).await.unwrap().len());
 
     // Catalog.
     for (i, p) in ids.products.iter().enumerate() {

@@ -101,6 +101,31 @@ impl WorkspaceStore for SqliteStore {
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn list_api_keys(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT * FROM api_keys WHERE workspace_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(ws.as_str())
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit.max(1)))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(rows::api_key).collect()
+    }
+
+    async fn delete_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId) -> StoreResult<()> {
+        let result = sqlx::query(
+            "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 AND is_bootstrap = 0",
+        )
+        .bind(ws.as_str())
+        .bind(id.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        ensure_changed(result).await
+    }
 }
 
 /// Rows of a `(parent id, child id)` table for the given parents, in position order.
