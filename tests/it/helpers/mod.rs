@@ -100,7 +100,7 @@ impl TestApp {
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..200 {
+        for _ in 0..800 {
             let ok = self
                 .client
                 .get(format!("{}/api/v1/workspace", self.base))
@@ -278,7 +278,7 @@ impl TestApp {
 
     /// Waits (bounded) until `check` holds on the API answer at `path`.
     pub async fn wait_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..200 {
+        for _ in 0..800 {
             let v = self.get(path).await;
             if check(&v) {
                 return v;

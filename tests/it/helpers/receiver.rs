@@ -125,7 +125,7 @@ impl Receiver {
 
     /// Waits (bounded) until at least `n` requests arrived; returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        for _ in 0..400 {
+        for _ in 0..800 {
             let got = self.received();
             if got.len() >= n {
                 return got;
