@@ -415,9 +415,20 @@ pub async fn expire_due_grants(store: &dyn LedgerStore, fanout: Fanout<'_>) -> S
     loop {
         let mut tx = store.begin().await?;
         let due = tx.due_expired_grants(now, EXPIRY_BATCH).await?;
+        // Events are fanned out per workspace, so its endpoints are read once per batch.
+        let mut by_workspace: Vec<(WorkspaceId, Vec<EventDraft>)> = Vec::new();
         for g in &due {
             let draft = revoke(tx.as_mut(), g, now, "expired", "access.expired").await?;
-            enqueue(tx.as_mut(), &g.workspace_id, vec![draft], fanout).await?;
+            match by_workspace
+                .iter_mut()
+                .find(|(ws, _)| ws == &g.workspace_id)
+            {
+                Some((_, drafts)) => drafts.push(draft),
+                None => by_workspace.push((g.workspace_id.clone(), vec![draft])),
+            }
+        }
+        for (ws, drafts) in by_workspace {
+            enqueue(tx.as_mut(), &ws, drafts, fanout).await?;
         }
         tx.commit().await?;
         total += due.len();

@@ -8,13 +8,13 @@ use serde::de::DeserializeOwned;
 
 use super::{LogBucket, StoreError, StoreResult};
 use crate::ids::{
-    ApiKeyId, CategoryId, DeliveryId, EndpointId, EventId, GrantId, KeyId, LogId, ProductId,
-    StudentId, WorkspaceId,
+    ApiKeyId, CategoryId, DeliveryId, EndpointId, EventId, GrantId, InboundUrlId, KeyId, LogId,
+    ProductId, StudentId, WorkspaceId,
 };
 use crate::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Direction, Endpoint, Event, GatewayKey, GatewayKind,
-    Grant, GrantSource, GrantTarget, Integration, LogEntry, LogStatus, Student, StudentStatus,
-    Workspace,
+    ApiKey, Attempt, Category, Delivery, DeliveryStatus, Direction, Endpoint, Event, ExternalId,
+    GatewayKey, GatewayKind, Grant, GrantSource, GrantTarget, InboundUrl, Integration, LogEntry,
+    LogStatus, Product, Student, StudentStatus, Workspace,
 };
 
 /// Reads typed columns of one backend's row.
@@ -262,4 +262,86 @@ pub fn log_bucket(r: &impl RowRead) -> StoreResult<LogBucket> {
         failure: r.int("failure")?,
         sum_ms: r.int("sum_ms")?,
     })
+}
+
+/// The child rows of `parent` (a link table's rows whose `parent_col` is it).
+fn children_of<'a, R: RowRead>(
+    rows: &'a [R],
+    parent_col: &'a str,
+    parent: &'a str,
+) -> impl Iterator<Item = &'a R> + 'a {
+    rows.iter()
+        .filter(move |c| c.opt_text(parent_col).ok().flatten().as_deref() == Some(parent))
+}
+
+/// Products from their rows and the `product_external_ids` rows of them.
+pub fn products<R: RowRead>(rows: &[R], external: &[R]) -> StoreResult<Vec<Product>> {
+    rows.iter()
+        .map(|r| {
+            let pid = r.text("id")?;
+            let external_ids = children_of(external, "product_id", &pid)
+                .map(|e| {
+                    Ok(ExternalId {
+                        gateway: gateway(&e.text("gateway")?)?,
+                        id: e.text("external_id")?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Product {
+                id: id(r, "id", ProductId::parse)?,
+                workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+                name: r.text("name")?,
+                external_ids,
+                created_at: r.time("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Categories from their rows and the `category_products` rows of them.
+pub fn categories<R: RowRead>(rows: &[R], links: &[R]) -> StoreResult<Vec<Category>> {
+    rows.iter()
+        .map(|r| {
+            let cid = r.text("id")?;
+            let product_ids = children_of(links, "category_id", &cid)
+                .map(|l| id(l, "product_id", ProductId::parse))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Category {
+                id: id(r, "id", CategoryId::parse)?,
+                workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+                name: r.text("name")?,
+                product_ids,
+                created_at: r.time("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Inbound URLs from their rows and their product and category link rows.
+pub fn inbound_urls<R: RowRead>(
+    rows: &[R],
+    products: &[R],
+    categories: &[R],
+) -> StoreResult<Vec<InboundUrl>> {
+    rows.iter()
+        .map(|r| {
+            let uid = r.text("id")?;
+            Ok(InboundUrl {
+                id: id(r, "id", InboundUrlId::parse)?,
+                workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+                name: r.text("name")?,
+                gateway: gateway(&r.text("gateway")?)?,
+                slug: r.text("slug")?,
+                access_days: r.opt_int("access_days")?.map(|d| d as u32),
+                product_ids: children_of(products, "inbound_url_id", &uid)
+                    .map(|l| id(l, "product_id", ProductId::parse))
+                    .collect::<StoreResult<_>>()?,
+                category_ids: children_of(categories, "inbound_url_id", &uid)
+                    .map(|l| id(l, "category_id", CategoryId::parse))
+                    .collect::<StoreResult<_>>()?,
+                is_enabled: r.flag("is_enabled")?,
+                created_at: r.time("created_at")?,
+            })
+        })
+        .collect()
 }

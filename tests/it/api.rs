@@ -13,28 +13,34 @@ async fn every_api_route_needs_the_bearer_token() {
     let paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     assert!(paths.len() >= 12, "{paths:?}");
 
+    let mut checked = 0;
     for path in paths.into_iter().filter(|p| p.starts_with("/api/v1")) {
         let concrete = path
             .replace("{id}", "prod_01JAAAAAAAAAAAAAAAAAAAAAAA")
             .replace("{grant_id}", "grt_01JAAAAAAAAAAAAAAAAAAAAAAA");
-        for token in [None, Some("wrong-token")] {
-            let mut req = app.client.get(format!("{}{concrete}", app.base));
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            let resp = req.send().await.unwrap();
-            let status = resp.status().as_u16();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            assert!(
-                status == 401 || status == 405,
-                "{path} with {token:?} answered {status}"
-            );
-            if status == 401 {
-                assert_eq!(body["error"]["code"], "unauthorized", "{path}");
+        // Every method the document lists for the path, so POST-only routes are checked too.
+        for method in doc["paths"][&path].as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for token in [None, Some("wrong-token")] {
+                let mut req = app
+                    .client
+                    .request(method.clone(), format!("{}{concrete}", app.base))
+                    .header("content-type", "application/json")
+                    .body("{}");
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                assert_eq!(status, 401, "{method} {path} with {token:?}");
+                assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
                 assert!(body.get("items").is_none());
+                checked += 1;
             }
         }
     }
+    assert!(checked >= 2 * 40, "only {checked} route checks");
 }
 
 #[tokio::test]

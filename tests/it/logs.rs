@@ -3,8 +3,6 @@
 //! after a mapping is fixed, CSV export, retention with the manual clock,
 //! the queue panel, and the operations endpoints.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -619,5 +617,4 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
-    tokio::time::sleep(Duration::from_millis(1)).await;
 }

@@ -548,27 +548,19 @@ async fn student_events_come_from_the_api() {
         .await;
     let sid = student["id"].as_str().unwrap();
 
-    app.api(
-        Method::PATCH,
-        &format!("/students/{sid}"),
-        Some(json!({"status": "canceled"})),
-        200,
-    )
-    .await;
-    app.api(
-        Method::PATCH,
-        &format!("/students/{sid}"),
-        Some(json!({"status": "inactive"})),
-        200,
-    )
-    .await;
-    app.api(
-        Method::PATCH,
-        &format!("/students/{sid}"),
-        Some(json!({"status": "active", "name": "Ana Souza"})),
-        200,
-    )
-    .await;
+    for change in [
+        json!({"status": "canceled"}),
+        json!({"status": "inactive"}),
+        json!({"status": "active", "name": "Ana Souza"}),
+    ] {
+        app.api(
+            Method::PATCH,
+            &format!("/students/{sid}"),
+            Some(change),
+            200,
+        )
+        .await;
+    }
     let queued = app
         .api(Method::POST, &format!("/students/{sid}/events"), Some(json!({"type": "module_completed", "data": {"module": "M1", "email": "spoof@example.com"}})), 202)
         .await;

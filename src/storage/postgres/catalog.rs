@@ -3,11 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, Row};
 
-use super::{gateway, map_err, ms, parse_id, time, PgStore};
+use super::{map_err, ms, parse_id, PgStore};
 use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, WorkspaceId};
-use crate::model::{
-    ApiKey, Category, ExternalId, GatewayKey, GatewayKind, InboundUrl, Product, Workspace,
-};
+use crate::model::{ApiKey, Category, GatewayKey, GatewayKind, InboundUrl, Product, Workspace};
 use crate::storage::rows;
 use crate::storage::{
     CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, WorkspaceStore,
@@ -220,28 +218,7 @@ impl PgStore {
             &ids,
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: &str = r.get("id");
-                let external_ids = ext
-                    .iter()
-                    .filter(|e| e.get::<&str, _>("product_id") == id)
-                    .map(|e| {
-                        Ok(ExternalId {
-                            gateway: gateway(e.get("gateway"))?,
-                            id: e.get("external_id"),
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Product {
-                    id: parse_id(id, ProductId::parse)?,
-                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-                    name: r.get("name"),
-                    external_ids,
-                    created_at: time(r.get("created_at"))?,
-                })
-            })
-            .collect()
+        rows::products(&rows, &ext)
     }
 
     async fn categories_from_rows(
@@ -255,23 +232,7 @@ impl PgStore {
             &ids,
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: &str = r.get("id");
-                let product_ids = links
-                    .iter()
-                    .filter(|l| l.get::<&str, _>("category_id") == id)
-                    .map(|l| parse_id(l.get("product_id"), ProductId::parse))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Category {
-                    id: parse_id(id, CategoryId::parse)?,
-                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-                    name: r.get("name"),
-                    product_ids,
-                    created_at: time(r.get("created_at"))?,
-                })
-            })
-            .collect()
+        rows::categories(&rows, &links)
     }
 
     async fn inbound_urls_from_rows(
@@ -291,32 +252,7 @@ impl PgStore {
             &ids,
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: &str = r.get("id");
-                let mine = |l: &&sqlx::postgres::PgRow| l.get::<&str, _>("inbound_url_id") == id;
-                Ok(InboundUrl {
-                    id: parse_id(id, InboundUrlId::parse)?,
-                    workspace_id: parse_id(r.get("workspace_id"), WorkspaceId::parse)?,
-                    name: r.get("name"),
-                    gateway: gateway(r.get("gateway"))?,
-                    slug: r.get("slug"),
-                    access_days: r.get::<Option<i64>, _>("access_days").map(|d| d as u32),
-                    product_ids: products
-                        .iter()
-                        .filter(mine)
-                        .map(|l| parse_id(l.get("product_id"), ProductId::parse))
-                        .collect::<StoreResult<_>>()?,
-                    category_ids: categories
-                        .iter()
-                        .filter(mine)
-                        .map(|l| parse_id(l.get("category_id"), CategoryId::parse))
-                        .collect::<StoreResult<_>>()?,
-                    is_enabled: r.get("is_enabled"),
-                    created_at: time(r.get("created_at"))?,
-                })
-            })
-            .collect()
+        rows::inbound_urls(&rows, &products, &categories)
     }
 
     async fn write_inbound_url_links(conn: &mut PgConnection, u: &InboundUrl) -> StoreResult<()> {

@@ -17,7 +17,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use super::{Exclusive, Store, StoreError, StoreResult};
-use crate::model::GatewayKind;
 
 /// Migrations embedded at compile time and run at start-up.
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -92,14 +91,6 @@ impl Store for PgStore {
 /// Timestamps are native here; these keep the SQL code shaped like SQLite's.
 fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
     t
-}
-
-fn time(t: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
-    Ok(t)
-}
-
-fn gateway(value: &str) -> StoreResult<GatewayKind> {
-    GatewayKind::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {value}")))
 }
 
 fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {

@@ -13,12 +13,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use super::{Exclusive, Store, StoreError, StoreResult};
-use crate::model::GatewayKind;
 
 /// Migrations embedded at compile time and run at start-up.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -71,17 +70,6 @@ impl Store for SqliteStore {
 /// UTC time to stored milliseconds.
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
-}
-
-/// Stored milliseconds to UTC time.
-fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} is out of range")))
-}
-
-fn gateway(value: &str) -> StoreResult<GatewayKind> {
-    GatewayKind::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {value}")))
 }
 
 fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
