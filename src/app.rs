@@ -130,11 +130,13 @@ pub async fn bootstrap(
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> axum::Router {
     // Spans carry the method and path only: a query may hold a signature.
-    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
-        |req: &axum::http::Request<axum::body::Body>| {
+    // A 5xx is logged where its cause is known (ApiError, the store's write
+    // health), once; here it would be once per call, at `error`.
+    let trace = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        },
-    );
+        })
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
     crate::api::router(state).layer(trace)
 }
 

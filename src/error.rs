@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::storage::StoreError;
 
+/// How long a client is asked to wait when the database is unavailable.
+pub const STORAGE_RETRY_AFTER_SECS: u32 = 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("missing or invalid token")]
@@ -81,6 +84,14 @@ impl ApiError {
         }
     }
 
+    /// The database cannot take the call right now; the client retries.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            message: "the database is unavailable; retry later".into(),
+            retry_after_secs: STORAGE_RETRY_AFTER_SECS,
+        }
+    }
+
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(e))
     }
@@ -91,6 +102,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::NotFound("not found".into()),
             StoreError::Conflict(what) => Self::Conflict(format!("already exists ({what})")),
+            // The store logs the episode once (storage::write::WriteHealth).
+            StoreError::Unavailable(_) => Self::unavailable(),
             other => Self::internal(other),
         }
     }

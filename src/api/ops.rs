@@ -1,5 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (the database answers and is
-//! migrated) and `/metrics` (Prometheus text). Unauthenticated.
+//! `/healthz` (the process is up), `/readyz` (the database answers, is
+//! migrated and takes writes) and `/metrics` (Prometheus text). Unauthenticated.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -43,19 +43,29 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(e) => Err(e.to_string()),
     };
     match ready {
-        Ok(true) => (
-            StatusCode::OK,
-            axum::Json(HealthOut {
-                status: "ready".into(),
-            }),
-        )
-            .into_response(),
-        Ok(false) => unavailable("migrations are not applied"),
+        Ok(true) => {}
+        Ok(false) => return unavailable("migrations are not applied"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: database unreachable");
-            unavailable("database unreachable")
+            return unavailable("database unreachable");
         }
     }
+    // While writes fail, this probes one: recovery is seen without a restart.
+    if let Err(e) = state.store.check_writes().await {
+        let why = state
+            .store
+            .write_health()
+            .problem()
+            .unwrap_or(e.to_string());
+        return unavailable(&format!("database cannot take writes: {why}"));
+    }
+    (
+        StatusCode::OK,
+        axum::Json(HealthOut {
+            status: "ready".into(),
+        }),
+    )
+        .into_response()
 }
 
 fn unavailable(why: &str) -> Response {

@@ -147,32 +147,47 @@ async fn finish(
     trace: &Trace,
     outcome: Result<Outcome, StoreError>,
 ) -> InboundReply {
-    let outcome = match outcome {
+    let mut outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => {
-            tracing::error!(error = %e, "inbound call failed on storage");
-            Outcome::Rejected(Rejection {
-                status: 503,
-                code: "unavailable",
-                message: "storage is unavailable; retry later".into(),
-                retry_after_secs: Some(30),
-            })
-        }
+        Err(e) => storage_failed(&e),
     };
-    let reply = reply_for(&outcome, &trace.log_id);
-    if let Some(m) = ctx.metrics {
-        m.inbound(trace.gateway, reply_label(&outcome, reply.status));
-        m.ledger(&trace.effects);
-    }
-    // Processed and duplicate calls wrote their log entry inside the ledger transaction.
+    // Processed and duplicate calls wrote their log entry inside the ledger
+    // transaction. An ignored call's entry is what lets it be reprocessed,
+    // so it is answered 200 only once that entry is stored.
     if !matches!(outcome, Outcome::Processed | Outcome::Duplicate) {
+        let reply = reply_for(&outcome, &trace.log_id);
         if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
             if let Err(e) = ctx.store.insert_log(&entry).await {
-                tracing::error!(error = %e, log_id = %trace.log_id, "could not write inbound log entry");
+                if matches!(outcome, Outcome::Ignored { .. }) {
+                    outcome = storage_failed(&e);
+                } else if !matches!(e, StoreError::Unavailable(_)) {
+                    tracing::error!(error = %e, log_id = %trace.log_id, "could not write inbound log entry");
+                }
             }
         }
     }
+    let reply = reply_for(&outcome, &trace.log_id);
+    if let Some(m) = ctx.metrics {
+        m.inbound(trace.gateway, reply_label(&outcome, reply.status));
+        if matches!(outcome, Outcome::Processed) {
+            m.ledger(&trace.effects);
+        }
+    }
     reply
+}
+
+/// The answer when the call's writes did not commit: `503`, and the gateway retries.
+fn storage_failed(e: &StoreError) -> Outcome {
+    // An unavailable database is logged once per episode by the store.
+    if !matches!(e, StoreError::Unavailable(_)) {
+        tracing::error!(error = %e, "inbound call failed on storage");
+    }
+    Outcome::Rejected(Rejection {
+        status: 503,
+        code: "unavailable",
+        message: "storage is unavailable; retry later".into(),
+        retry_after_secs: Some(crate::error::STORAGE_RETRY_AFTER_SECS),
+    })
 }
 
 /// The `outcome` label of the inbound metric.

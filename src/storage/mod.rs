@@ -6,6 +6,7 @@
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
+pub mod write;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,6 +31,11 @@ pub enum StoreError {
     /// A stored value could not be read back (a bug or a hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database cannot serve the call right now (disk full, read-only
+    /// file system, connection lost, busy): the caller answers `503` with
+    /// `Retry-After`, and a retry may succeed. The text says why.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Other(#[from] sqlx::Error),
 }
@@ -388,6 +394,13 @@ pub trait Store:
 {
     /// Cheap liveness check of the database.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Whether writes are failing, and why (see [`write::WriteHealth`]).
+    fn write_health(&self) -> &write::WriteHealth;
+
+    /// `Ok` while the database takes writes. While writes fail, it commits a
+    /// probe write (at most once a second) to learn whether they work again.
+    async fn check_writes(&self) -> StoreResult<()>;
 
     /// Takes the lock that lets one instance at a time run a periodic task
     /// (`expiry`, `retention`). `None` when another instance holds it.

@@ -286,7 +286,7 @@ fn one<T>(mut items: Vec<T>) -> StoreResult<T> {
 #[async_trait]
 impl CatalogStore for PgStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO products (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -298,7 +298,7 @@ impl CatalogStore for PgStore {
         .await
         .map_err(map_err)?;
         write_external_ids(&mut tx, p).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<Product> {
@@ -326,7 +326,7 @@ impl CatalogStore for PgStore {
     }
 
     async fn update_product(&self, p: &Product) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE products SET name = $1 WHERE workspace_id = $2 AND id = $3")
                 .bind(&p.name)
@@ -337,7 +337,7 @@ impl CatalogStore for PgStore {
                 .map_err(map_err)?;
         ensure_changed(result).await?;
         write_external_ids(&mut tx, p).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<()> {
@@ -372,7 +372,7 @@ impl CatalogStore for PgStore {
     }
 
     async fn insert_category(&self, c: &Category) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO categories (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -393,7 +393,7 @@ impl CatalogStore for PgStore {
             &products,
         )
         .await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<Category> {
@@ -421,7 +421,7 @@ impl CatalogStore for PgStore {
     }
 
     async fn update_category(&self, c: &Category) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE categories SET name = $1 WHERE workspace_id = $2 AND id = $3")
                 .bind(&c.name)
@@ -441,7 +441,7 @@ impl CatalogStore for PgStore {
             &products,
         )
         .await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<()> {
@@ -458,7 +458,7 @@ impl CatalogStore for PgStore {
 #[async_trait]
 impl InboundUrlStore for PgStore {
     async fn insert_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -475,7 +475,7 @@ impl InboundUrlStore for PgStore {
         .await
         .map_err(map_err)?;
         Self::write_inbound_url_links(&mut tx, u).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_inbound_url(
@@ -525,7 +525,7 @@ impl InboundUrlStore for PgStore {
     }
 
     async fn update_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5
              WHERE workspace_id = $6 AND id = $7",
@@ -542,7 +542,7 @@ impl InboundUrlStore for PgStore {
         .map_err(map_err)?;
         ensure_changed(result).await?;
         Self::write_inbound_url_links(&mut tx, u).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId) -> StoreResult<()> {

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row};
+
+use crate::storage::write::WriteTx;
 
 use super::outbound::{insert_delivery, insert_event};
 use super::{map_err, ms, parse_id, PgStore};
@@ -208,13 +210,13 @@ pub(super) async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) 
 
 /// A write transaction on the single writer connection.
 pub struct PgLedgerTx {
-    tx: Transaction<'static, Postgres>,
+    tx: WriteTx<Postgres>,
 }
 
 #[async_trait]
 impl LedgerStore for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
-        let tx = self.writer.begin().await.map_err(map_err)?;
+        let tx = self.write_tx().await?;
         Ok(Box::new(PgLedgerTx { tx }))
     }
 }
@@ -531,6 +533,6 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(map_err)
+        self.tx.commit().await
     }
 }

@@ -19,9 +19,9 @@ const LATE_MS: i64 = 60_000;
 #[async_trait]
 impl LogStore for PgStore {
     async fn insert_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         insert_log(&mut tx, entry).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_log(&self, ws: &WorkspaceId, id: &LogId) -> StoreResult<LogEntry> {

@@ -9,13 +9,15 @@ mod logs;
 mod outbound;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 
+use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
 /// Migrations embedded at compile time and run at start-up.
@@ -27,6 +29,7 @@ pub struct PgStore {
     /// One pool serves reads and writes; the two names mirror `SqliteStore`.
     writer: PgPool,
     reader: PgPool,
+    health: Arc<WriteHealth>,
 }
 
 impl PgStore {
@@ -50,7 +53,25 @@ impl PgStore {
         Ok(Self {
             writer: pool.clone(),
             reader: pool,
+            health: Arc::default(),
         })
+    }
+
+    /// A write transaction (READ COMMITTED; events about one sale are
+    /// serialized by `LedgerTx::lock_sale`, not by the isolation level).
+    async fn write_tx(&self) -> StoreResult<WriteTx<Postgres>> {
+        self.health.admit(|| self.probe_write()).await?;
+        self.begin_tx().await
+    }
+
+    /// A write transaction, whatever the write health says.
+    async fn begin_tx(&self) -> StoreResult<WriteTx<Postgres>> {
+        WriteTx::begin(&self.writer, "BEGIN", &self.health, map_err).await
+    }
+
+    /// See [`WriteTx::probe`].
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.begin_tx().await?.probe().await
     }
 
     /// Closes every connection (tests use a migrated database as a template,
@@ -73,6 +94,16 @@ impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    /// Ok while the database takes writes; during an episode, a probe
+    /// (at most once a second) decides ([`WriteHealth::admit`]).
+    async fn check_writes(&self) -> StoreResult<()> {
+        self.health.admit(|| self.probe_write()).await
     }
 
     /// A transaction holding `pg_try_advisory_xact_lock`: released when the
@@ -118,7 +149,38 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 .unwrap_or("unique");
             StoreError::Conflict(name)
         }
-        _ => StoreError::Other(e),
+        _ => match unavailable(&e) {
+            Some(reason) => StoreError::Unavailable(format!("{reason} ({e})")),
+            None => StoreError::Other(e),
+        },
+    }
+}
+
+/// What an error that a retry may cure says about the server, in words an
+/// operator acts on; `None` for errors of the call itself.
+fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+            Some("database connection lost")
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some("no database connection")
+        }
+        sqlx::Error::Database(db) => {
+            // SQLSTATE classes: https://www.postgresql.org/docs/current/errcodes-appendix.html
+            let code = db.code()?;
+            match code.as_ref() {
+                c if c.starts_with("08") => Some("database connection lost"),
+                "53100" => Some("database server disk full"),
+                c if c.starts_with("53") => Some("database server out of resources"),
+                "57P01" | "57P02" | "57P03" => Some("database server is shutting down or starting"),
+                "25006" => Some("database is read-only"),
+                "40001" | "40P01" => Some("conflict with a concurrent transaction"),
+                "57014" => Some("statement timed out"),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -282,7 +282,7 @@ impl OutboundStore for PgStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
             "UPDATE deliveries SET lease_until = $1 WHERE id IN (
                  SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -321,7 +321,7 @@ impl OutboundStore for PgStore {
             .iter()
             .map(rows::endpoint)
             .collect::<StoreResult<Vec<_>>>()?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await?;
         let mut due: Vec<DueDelivery> = deliveries
             .into_iter()
             .filter_map(|delivery| {
@@ -344,7 +344,7 @@ impl OutboundStore for PgStore {
     async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
         // A few multi-row statements per batch rather than several per
         // delivery: each statement is a round trip to SQLite's thread.
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         for chunk in records.chunks(100) {
             insert_attempts(&mut tx, chunk).await?;
             update_deliveries(&mut tx, chunk).await?;
@@ -362,7 +362,7 @@ impl OutboundStore for PgStore {
                     .map_err(map_err)?;
             }
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()> {

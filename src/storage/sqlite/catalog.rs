@@ -290,7 +290,7 @@ fn one<T>(mut items: Vec<T>) -> StoreResult<T> {
 #[async_trait]
 impl CatalogStore for SqliteStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO products (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -302,7 +302,7 @@ impl CatalogStore for SqliteStore {
         .await
         .map_err(map_err)?;
         write_external_ids(&mut tx, p).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<Product> {
@@ -330,7 +330,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_product(&self, p: &Product) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE products SET name = $1 WHERE workspace_id = $2 AND id = $3")
                 .bind(&p.name)
@@ -341,7 +341,7 @@ impl CatalogStore for SqliteStore {
                 .map_err(map_err)?;
         ensure_changed(result).await?;
         write_external_ids(&mut tx, p).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<()> {
@@ -376,7 +376,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn insert_category(&self, c: &Category) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO categories (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -397,7 +397,7 @@ impl CatalogStore for SqliteStore {
             &products,
         )
         .await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<Category> {
@@ -425,7 +425,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_category(&self, c: &Category) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE categories SET name = $1 WHERE workspace_id = $2 AND id = $3")
                 .bind(&c.name)
@@ -445,7 +445,7 @@ impl CatalogStore for SqliteStore {
             &products,
         )
         .await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<()> {
@@ -462,7 +462,7 @@ impl CatalogStore for SqliteStore {
 #[async_trait]
 impl InboundUrlStore for SqliteStore {
     async fn insert_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -479,7 +479,7 @@ impl InboundUrlStore for SqliteStore {
         .await
         .map_err(map_err)?;
         Self::write_inbound_url_links(&mut tx, u).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn get_inbound_url(
@@ -529,7 +529,7 @@ impl InboundUrlStore for SqliteStore {
     }
 
     async fn update_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5
              WHERE workspace_id = $6 AND id = $7",
@@ -546,7 +546,7 @@ impl InboundUrlStore for SqliteStore {
         .map_err(map_err)?;
         ensure_changed(result).await?;
         Self::write_inbound_url_links(&mut tx, u).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await
     }
 
     async fn delete_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId) -> StoreResult<()> {

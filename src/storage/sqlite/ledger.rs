@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection};
+
+use crate::storage::write::WriteTx;
 
 use super::outbound::{insert_delivery, insert_event};
 use super::{map_err, ms, parse_id, SqliteStore};
@@ -211,13 +213,13 @@ pub(super) async fn upsert_logs(
 
 /// A write transaction on the single writer connection.
 pub struct SqliteLedgerTx {
-    tx: Transaction<'static, Sqlite>,
+    tx: WriteTx<Sqlite>,
 }
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
-        let tx = self.writer.begin().await.map_err(map_err)?;
+        let tx = self.write_tx().await?;
         Ok(Box::new(SqliteLedgerTx { tx }))
     }
 }
@@ -534,6 +536,6 @@ impl LedgerTx for SqliteLedgerTx {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(map_err)
+        self.tx.commit().await
     }
 }

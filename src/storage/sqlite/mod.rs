@@ -10,13 +10,15 @@ mod outbound;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
+use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
 /// Migrations embedded at compile time and run at start-up.
@@ -27,6 +29,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    health: Arc<WriteHealth>,
 }
 
 impl SqliteStore {
@@ -50,7 +53,29 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            health: Arc::default(),
+        })
+    }
+
+    /// A write transaction on the writer connection. `IMMEDIATE` takes the
+    /// write lock up front, so another process on the file (`gancho backup`)
+    /// makes it wait at `BEGIN` rather than fail mid-way.
+    async fn write_tx(&self) -> StoreResult<WriteTx<Sqlite>> {
+        self.health.admit(|| self.probe_write()).await?;
+        self.begin_tx().await
+    }
+
+    /// A write transaction, whatever the write health says.
+    async fn begin_tx(&self) -> StoreResult<WriteTx<Sqlite>> {
+        WriteTx::begin(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err).await
+    }
+
+    /// See [`WriteTx::probe`].
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.begin_tx().await?.probe().await
     }
 }
 
@@ -59,6 +84,16 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    /// Ok while the database takes writes; during an episode, a probe
+    /// (at most once a second) decides ([`WriteHealth::admit`]).
+    async fn check_writes(&self) -> StoreResult<()> {
+        self.health.admit(|| self.probe_write()).await
     }
 
     /// One SQLite file has one gancho: every task is always its own.
@@ -96,7 +131,36 @@ fn map_err(e: sqlx::Error) -> StoreError {
             .unwrap_or("unique");
             StoreError::Conflict(name)
         }
-        _ => StoreError::Other(e),
+        _ => match unavailable(&e) {
+            Some(reason) => StoreError::Unavailable(format!("{reason} ({e})")),
+            None => StoreError::Other(e),
+        },
+    }
+}
+
+/// What an error that a retry may cure says about the database, in words
+/// an operator acts on; `None` for errors of the call itself.
+fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
+    match e {
+        sqlx::Error::Io(_) => Some("I/O error"),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some("no database connection")
+        }
+        sqlx::Error::Database(db) => {
+            let code: i64 = db.code()?.parse().ok()?;
+            // Primary result codes: https://sqlite.org/rescode.html
+            match code & 0xff {
+                5 | 6 => Some("database is locked (busy)"),
+                7 => Some("out of memory"),
+                8 => Some("read-only database or file system"),
+                10 => Some("disk I/O error"),
+                11 | 26 => Some("database file is corrupt"),
+                13 => Some("disk full"),
+                14 => Some("cannot open the database file"),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

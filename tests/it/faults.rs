@@ -1,0 +1,283 @@
+//! Faults other than crashes on the write path (issue 13): a disk that fills
+//! up under a stream of sales, and a PostgreSQL `COMMIT` that fails. The
+//! promise under test: a `200` is only ever sent for a call whose commit
+//! succeeded, and gancho recovers by itself when the cause goes away.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{start_with, stop};
+use crate::helpers::db::{pg_url, query};
+use crate::helpers::fixture::load;
+use crate::helpers::TestApp;
+use crate::instances::{sale, setup, HOTTOK, TOKEN};
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (e.g. `"6m"`); `None` when this process may
+    /// not mount (not root). CI runs as root, and there the test must run.
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted && std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs for the full-disk test");
+        }
+        mounted.then_some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a ballast file until the disk is full, then gives back `keep`
+    /// bytes, so the next writes fill it within a few dozen calls.
+    fn fill_leaving(&self, keep: u64) -> PathBuf {
+        let path = self.path().join("ballast");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0xa5u8; 64 * 1024];
+        let mut written = 0u64;
+        loop {
+            match file.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n as u64,
+            }
+        }
+        let _ = file.sync_all();
+        file.set_len(written.saturating_sub(keep)).unwrap();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Posts sale `i`; returns the status and whether a `Retry-After` came with it.
+async fn post_sale(client: &reqwest::Client, addr: &str, path: &str, i: usize) -> (u16, bool) {
+    let resp = client
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("x-hotmart-hottok", HOTTOK)
+        .body(sale(i))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = resp.headers().contains_key("retry-after");
+    (resp.status().as_u16(), retry_after)
+}
+
+async fn readyz(client: &reqwest::Client, addr: &str) -> (u16, String) {
+    let resp = client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_until_space_is_freed_and_every_200_is_stored() {
+    if pg_url().is_some() {
+        return; // a SQLite file on a small disk: the SQLite run covers it
+    }
+    let Some(disk) = SmallDisk::mount("8m") else {
+        eprintln!("full-disk test skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let cwd = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/gancho.db", disk.path().display());
+    let env = [
+        ("GANCHO_ADMIN_TOKEN", TOKEN),
+        ("GANCHO_DATABASE_URL", db_url.as_str()),
+        ("GANCHO_LOG", "warn,gancho::app=info"),
+    ];
+    let (server, addr, _) = start_with(cwd.path(), &env);
+    let client = reqwest::Client::new();
+    let path = setup(&client, &addr, None).await;
+    let ballast = disk.fill_leaving(1536 * 1024);
+
+    // A stream of sales, one after another, until the disk has been full for a while.
+    let mut statuses = Vec::new();
+    let mut refused_in_a_row = 0;
+    while refused_in_a_row < 25 && statuses.len() < 3000 {
+        let (status, retry_after) = post_sale(&client, &addr, &path, statuses.len()).await;
+        assert!(status == 200 || status == 503, "sale answered {status}");
+        if status == 503 {
+            assert!(retry_after, "a 503 carries Retry-After");
+            refused_in_a_row += 1;
+        } else {
+            refused_in_a_row = 0;
+        }
+        statuses.push(status);
+    }
+    let first_refused = statuses.iter().position(|s| *s == 503);
+    let first_refused = first_refused.expect("the disk filled up within 3,000 sales");
+    let acknowledged_before = first_refused;
+    assert!(
+        statuses[first_refused..].iter().all(|s| *s == 503),
+        "once the disk was full every call was refused, until space was freed: {:?}",
+        &statuses[first_refused..]
+    );
+    let (ready, why) = readyz(&client, &addr).await;
+    assert_eq!(ready, 503, "/readyz while the disk is full: {why}");
+    assert!(why.contains("disk full"), "{why}");
+    let product = client
+        .post(format!("http://{addr}/api/v1/products"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "Curso novo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        product.status().as_u16(),
+        503,
+        "an API write on a full disk"
+    );
+    assert!(product.headers().contains_key("retry-after"));
+
+    // Space comes back: no restart, and the gateways' retries go through.
+    std::fs::remove_file(&ballast).unwrap();
+    let mut ready = readyz(&client, &addr).await;
+    for _ in 0..50 {
+        if ready.0 == 200 {
+            break;
+        }
+        // The store probes a failing database at most once a second.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = readyz(&client, &addr).await;
+    }
+    assert_eq!(ready.0, 200, "/readyz after space was freed: {}", ready.1);
+    let refused: Vec<usize> = (first_refused..statuses.len()).collect();
+    for &i in &refused {
+        let (status, _) = post_sale(&client, &addr, &path, i).await;
+        assert_eq!(status, 200, "sale {i} retried after space was freed");
+    }
+
+    // SIGKILL, restart: everything acknowledged is there, once.
+    let mut server = server;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (server, addr, _) = start_with(cwd.path(), &env);
+    let stored = query(
+        &db_url,
+        "SELECT COUNT(*) AS n FROM students WHERE email LIKE 'buyer%@example.com'",
+    )
+    .await[0]
+        .int("n");
+    let granted = query(
+        &db_url,
+        "SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL",
+    )
+    .await[0]
+        .int("n");
+    let acknowledged = statuses.len();
+    eprintln!(
+        "full disk: {acknowledged_before} acknowledged before the disk filled, {} refused with 503, \
+         {} recovered after space was freed; {stored} stored after SIGKILL and restart",
+        refused.len(),
+        refused.len()
+    );
+    assert_eq!(stored, acknowledged as i64);
+    assert_eq!(granted, acknowledged as i64);
+    for i in [0, acknowledged_before.saturating_sub(1), acknowledged - 1] {
+        let (status, _) = post_sale(&client, &addr, &path, i).await;
+        assert_eq!(status, 200);
+    }
+    stop(server);
+}
+
+/// Adds a deferred constraint trigger that runs `body` at `COMMIT` for a
+/// student whose e-mail starts with `fail`.
+async fn at_commit(url: &str, body: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE OR REPLACE FUNCTION gancho_test_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.email LIKE 'fail%' THEN {body} END IF; RETURN NULL; END $$"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("DROP TRIGGER IF EXISTS gancho_test_at_commit ON students")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE CONSTRAINT TRIGGER gancho_test_at_commit AFTER INSERT ON students
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gancho_test_at_commit()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+async fn approval_to(app: &TestApp, path: &str, email: &str, tx: &str) -> u16 {
+    let f = load("hotmart", "purchase_approved").edit(|v| {
+        v["data"]["purchase"]["transaction"] = json!(tx);
+        v["data"]["buyer"]["email"] = json!(email);
+    });
+    app.post_fixture(path, &f).await.0
+}
+
+#[tokio::test]
+async fn a_failed_postgres_commit_is_never_a_200() {
+    if pg_url().is_none() {
+        return; // PostgreSQL only: the suite's PostgreSQL run covers it
+    }
+    let app = TestApp::spawn().await;
+    app.create_key("hotmart", HOTTOK).await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
+        .await;
+
+    // A deferred constraint that fails at COMMIT, then a backend killed in COMMIT.
+    at_commit(
+        &app.db_url,
+        "RAISE EXCEPTION 'refused at commit' USING ERRCODE = '23514';",
+    )
+    .await;
+    let refused = approval_to(&app, &path, "fail-1@example.com", "PC-1").await;
+    let fine = approval_to(&app, &path, "ok-1@example.com", "PC-2").await;
+    at_commit(
+        &app.db_url,
+        "PERFORM pg_terminate_backend(pg_backend_pid());",
+    )
+    .await;
+    let killed = approval_to(&app, &path, "fail-2@example.com", "PC-3").await;
+    let after = approval_to(&app, &path, "ok-2@example.com", "PC-4").await;
+
+    assert_eq!(refused, 503, "a COMMIT refused by a deferred constraint");
+    assert_eq!(killed, 503, "a backend terminated during COMMIT");
+    assert_eq!((fine, after), (200, 200), "the next calls are served");
+    let stored = app
+        .sql_rows("SELECT email FROM students ORDER BY email")
+        .await
+        .iter()
+        .map(|r| r.str("email"))
+        .collect::<Vec<_>>();
+    assert_eq!(stored, ["ok-1@example.com", "ok-2@example.com"]);
+    let events = app
+        .sql_rows("SELECT COUNT(*) AS n FROM processed_events")
+        .await[0]
+        .int("n");
+    assert_eq!(events, 2, "nothing of the failed calls was kept");
+}
