@@ -10,7 +10,7 @@ use super::product::get_product;
 use super::{named, CatalogError};
 use crate::email::Email;
 use crate::ids::{GrantId, ProductId, StudentId, WorkspaceId};
-use crate::inbound::access::{grant_products, revoke};
+use crate::inbound::access::{grant_keys, grant_products, revoke};
 use crate::model::{Grant, GrantSource, GrantTarget, Student, StudentStatus};
 use crate::outbound::event::{access_event, enqueue, student_event, EventDraft, EVENT_TYPES};
 use crate::outbound::Outbox;
@@ -303,10 +303,12 @@ pub async fn revoke_manually(
     if &found.student_id != student {
         return Err(CatalogError::NotFound("grant"));
     }
-    if found.revoked_at.is_some() {
-        return Ok(());
-    }
-    let draft = revoke(tx.as_mut(), &found, now, "manual", "access.revoked").await?;
+    // Read it again under its sale's lock: a renewal may be extending it.
+    tx.lock_keys(&grant_keys(&found)).await?;
+    let found = tx.get_grant(ws, grant).await?;
+    let Some(draft) = revoke(tx.as_mut(), &found, now, "manual", "access.revoked").await? else {
+        return Ok(()); // already revoked
+    };
     commit_with_events(tx, outbox, ws, vec![draft], now).await?;
     Ok(())
 }

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::email::Email;
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::inbound::normalize::NormalizedEvent;
-use crate::model::{CanonicalStatus, Grant, GrantSource, GrantTarget, Student, StudentStatus};
+use crate::model::{
+    CanonicalStatus, GatewayKind, Grant, GrantSource, GrantTarget, Student, StudentStatus,
+};
 use crate::outbound::event::{access_event, enqueue, student_event, EventDraft, Fanout};
 use crate::storage::{LedgerStore, LedgerTx, StoreResult};
 
@@ -96,15 +98,49 @@ pub async fn grant_products(tx: &mut dyn LedgerTx, grant: &Grant) -> StoreResult
     })
 }
 
-/// Revokes a grant now and drafts its `access.revoked` (or `access.expired`) event.
+/// The keys that serialize changes to one sale: its transaction and, for a
+/// subscription, the subscription (renewals, cancellation and expiry touch
+/// the subscription's grants). See [`LedgerTx::lock_keys`].
+pub fn sale_keys(
+    ws: &WorkspaceId,
+    gateway: GatewayKind,
+    transaction_id: Option<&str>,
+    subscription_id: Option<&str>,
+) -> Vec<String> {
+    let tx = transaction_id.map(|t| format!("sale:{ws}:{gateway}:tx:{t}"));
+    let sub = subscription_id.map(|s| format!("sale:{ws}:{gateway}:sub:{s}"));
+    tx.into_iter().chain(sub).collect()
+}
+
+/// The keys of the sale a grant came from (none for a manual grant).
+pub fn grant_keys(grant: &Grant) -> Vec<String> {
+    match &grant.source {
+        GrantSource::Manual => Vec::new(),
+        GrantSource::Gateway {
+            gateway,
+            transaction_id,
+            subscription_id,
+        } => sale_keys(
+            &grant.workspace_id,
+            *gateway,
+            Some(transaction_id),
+            subscription_id.as_deref(),
+        ),
+    }
+}
+
+/// Revokes a grant now and drafts its `access.revoked` (or `access.expired`)
+/// event; `None` when it was already revoked (by a concurrent change).
 pub async fn revoke(
     tx: &mut dyn LedgerTx,
     grant: &Grant,
     now: DateTime<Utc>,
     reason: &str,
     event_type: &str,
-) -> StoreResult<EventDraft> {
-    tx.revoke_grant(&grant.id, now, reason).await?;
+) -> StoreResult<Option<EventDraft>> {
+    if !tx.revoke_grant(&grant.id, now, reason).await? {
+        return Ok(None);
+    }
     let student = tx
         .get_student(&grant.workspace_id, &grant.student_id)
         .await?;
@@ -112,8 +148,16 @@ pub async fn revoke(
     revoked.revoked_at = Some(now);
     revoked.revoke_reason = Some(reason.to_string());
     let products = grant_products(tx, grant).await?;
-    Ok(access_event(event_type, &student, &revoked, products))
+    Ok(Some(access_event(event_type, &student, &revoked, products)))
 }
+
+/// Statuses after which a transaction never grants access, whatever
+/// arrives later: they win over its approval in any order.
+const REVERSALS: [CanonicalStatus; 3] = [
+    CanonicalStatus::Refunded,
+    CanonicalStatus::Chargeback,
+    CanonicalStatus::Canceled,
+];
 
 /// Whether the status grants access (and so needs a student and targets).
 pub fn grants_access(status: CanonicalStatus) -> bool {
@@ -224,14 +268,16 @@ async fn grant(
     let Some(transaction_id) = event.transaction_id.as_deref() else {
         return Ok(());
     };
-    // DESIGN.md § Inbound: a late approval never re-grants a reversed sale.
-    let reversed = [CanonicalStatus::Refunded, CanonicalStatus::Chargeback];
+    // DESIGN.md § Inbound: a late approval never re-grants a reversed sale;
+    // a canceled one neither (README: the ledger's arrival-order rules).
     if tx
-        .transaction_has_status(ws, event.gateway, transaction_id, &reversed)
+        .transaction_has_status(ws, event.gateway, transaction_id, &REVERSALS)
         .await?
     {
         applied.effects.push(Effect::NotGranted {
-            reason: format!("transaction {transaction_id} was already refunded or charged back"),
+            reason: format!(
+                "transaction {transaction_id} was already refunded, charged back or canceled"
+            ),
         });
         return Ok(());
     }
@@ -354,12 +400,13 @@ async fn revoke_transaction(
         .grants_for_transaction(ws, event.gateway, transaction_id, now)
         .await?
     {
-        let draft = revoke(tx, &g, now, reason, "access.revoked").await?;
-        applied.events.push(draft);
-        applied.effects.push(Effect::Revoked {
-            grant_id: g.id,
-            reason: reason.to_string(),
-        });
+        if let Some(draft) = revoke(tx, &g, now, reason, "access.revoked").await? {
+            applied.events.push(draft);
+            applied.effects.push(Effect::Revoked {
+                grant_id: g.id,
+                reason: reason.to_string(),
+            });
+        }
     }
     Ok(())
 }
@@ -390,12 +437,14 @@ async fn end_subscription(
                 });
             }
             None => {
-                let draft = revoke(tx, &g, now, "subscription_canceled", "access.revoked").await?;
-                applied.events.push(draft);
-                applied.effects.push(Effect::Revoked {
-                    grant_id: g.id,
-                    reason: "subscription_canceled".into(),
-                });
+                let reason = "subscription_canceled";
+                if let Some(draft) = revoke(tx, &g, now, reason, "access.revoked").await? {
+                    applied.events.push(draft);
+                    applied.effects.push(Effect::Revoked {
+                        grant_id: g.id,
+                        reason: reason.into(),
+                    });
+                }
             }
         }
     }
@@ -408,7 +457,9 @@ const EXPIRY_BATCH: u32 = 200;
 /// Revokes (reason `expired`) every grant whose `expires_at` has passed,
 /// each with its `access.expired` event. Returns how many were revoked.
 /// Runs in small transactions so writers are never blocked for long; the
-/// caller wakes the delivery worker.
+/// caller wakes the delivery worker. A grant whose sale is being changed
+/// right now (a renewal may be extending it) is left for the next pass, and
+/// each grant is read again under its sale's lock before it is revoked.
 pub async fn expire_due_grants(store: &dyn LedgerStore, fanout: Fanout<'_>) -> StoreResult<usize> {
     let now = fanout.now;
     let mut total = 0;
@@ -417,8 +468,12 @@ pub async fn expire_due_grants(store: &dyn LedgerStore, fanout: Fanout<'_>) -> S
         let due = tx.due_expired_grants(now, EXPIRY_BATCH).await?;
         // Events are fanned out per workspace, so its endpoints are read once per batch.
         let mut by_workspace: Vec<(WorkspaceId, Vec<EventDraft>)> = Vec::new();
+        let mut revoked = 0;
         for g in &due {
-            let draft = revoke(tx.as_mut(), g, now, "expired", "access.expired").await?;
+            let Some(draft) = expire(tx.as_mut(), g, now).await? else {
+                continue;
+            };
+            revoked += 1;
             match by_workspace
                 .iter_mut()
                 .find(|(ws, _)| ws == &g.workspace_id)
@@ -431,9 +486,26 @@ pub async fn expire_due_grants(store: &dyn LedgerStore, fanout: Fanout<'_>) -> S
             enqueue(tx.as_mut(), &ws, drafts, fanout).await?;
         }
         tx.commit().await?;
-        total += due.len();
-        if due.len() < EXPIRY_BATCH as usize {
+        total += revoked;
+        // A short batch was the last; one where every grant was busy waits for the next pass.
+        if due.len() < EXPIRY_BATCH as usize || revoked == 0 {
             return Ok(total);
         }
     }
+}
+
+/// Expires one grant if its sale is free and it is still due.
+async fn expire(
+    tx: &mut dyn LedgerTx,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<EventDraft>> {
+    if !tx.try_lock_keys(&grant_keys(grant)).await? {
+        return Ok(None);
+    }
+    let fresh = tx.get_grant(&grant.workspace_id, &grant.id).await?;
+    if fresh.revoked_at.is_some() || fresh.expires_at.is_none_or(|end| end > now) {
+        return Ok(None);
+    }
+    revoke(tx, &fresh, now, "expired", "access.expired").await
 }

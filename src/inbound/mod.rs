@@ -579,6 +579,15 @@ async fn apply_event(
     }
     let email = email.and_then(Result::ok);
     let mut tx = ctx.store.begin().await?;
+    // Events about one sale are applied one at a time (issue 15): the lock
+    // comes before anything is read, so this sees what the last one wrote.
+    let keys = access::sale_keys(
+        ws,
+        event.gateway,
+        event.transaction_id.as_deref(),
+        event.subscription_id.as_deref(),
+    );
+    tx.lock_keys(&keys).await?;
     let claimed = tx
         .claim_event(&ProcessedEvent {
             workspace_id: ws.clone(),

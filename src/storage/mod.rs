@@ -239,6 +239,15 @@ pub trait LedgerStore: Send + Sync {
 /// Dropping it without [`LedgerTx::commit`] rolls everything back.
 #[async_trait]
 pub trait LedgerTx: Send {
+    /// Waits until no other transaction holds any of `keys`, then holds
+    /// them until this one ends: events about one sale (or subscription) are
+    /// applied one at a time, across instances too, so each reads what the
+    /// one before it wrote. Keys come from `inbound::access::sale_keys`. On
+    /// SQLite, whose one writer runs one transaction at a time, a no-op.
+    async fn lock_keys(&mut self, keys: &[String]) -> StoreResult<()>;
+    /// As [`Self::lock_keys`], without waiting: `false` when another
+    /// transaction holds one of them (then the caller leaves that work for later).
+    async fn try_lock_keys(&mut self, keys: &[String]) -> StoreResult<bool>;
     /// Records the event as processed; `false` if it already was (a duplicate).
     /// Backed by a unique constraint, so it holds across concurrent writers.
     async fn claim_event(&mut self, event: &ProcessedEvent) -> StoreResult<bool>;
@@ -292,12 +301,13 @@ pub trait LedgerTx: Send {
         grant: &GrantId,
         expires_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
+    /// Revokes a grant that is not revoked yet; `false` if it already was.
     async fn revoke_grant(
         &mut self,
         grant: &GrantId,
         at: DateTime<Utc>,
         reason: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Unrevoked grants whose `expires_at` is at or before `now`, oldest first.
     async fn due_expired_grants(
         &mut self,

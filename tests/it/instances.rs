@@ -55,9 +55,14 @@ pub(crate) async fn setup(
 }
 
 pub(crate) fn sale(i: usize) -> Vec<u8> {
-    load("hotmart", "purchase_approved")
+    sale_event("purchase_approved", i)
+}
+
+/// Hotmart's `stem` fixture about sale `i` (its own transaction and buyer).
+pub(crate) fn sale_event(stem: &str, i: usize) -> Vec<u8> {
+    load("hotmart", stem)
         .edit(|v| {
-            v["id"] = json!(format!("evt-{i}"));
+            v["id"] = json!(format!("evt-{stem}-{i}"));
             v["data"]["purchase"]["transaction"] = json!(format!("MI-{i}"));
             v["data"]["buyer"]["email"] = json!(format!("buyer{i}@example.com"));
         })
@@ -92,23 +97,55 @@ async fn scalar(url: &str, sql: &str) -> i64 {
     query(url, sql).await[0].int("n")
 }
 
+/// Two `gancho serve` processes on one fresh PostgreSQL database.
+struct Pair {
+    db: PgDatabase,
+    a: std::process::Child,
+    addr_a: String,
+    b: std::process::Child,
+    addr_b: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn two_instances(admin: &str, extra_env: &[(&str, &str)]) -> Pair {
+    let db = PgDatabase::create(admin).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut env = vec![
+        ("GANCHO_ADMIN_TOKEN", TOKEN),
+        ("GANCHO_DATABASE_URL", db.url.as_str()),
+        ("GANCHO_LOG", "warn,gancho::app=info"),
+    ];
+    env.extend_from_slice(extra_env);
+    let (a, addr_a, _) = start_with(dirs.0.path(), &env);
+    let (b, addr_b, _) = start_with(dirs.1.path(), &env);
+    Pair {
+        db,
+        a,
+        addr_a,
+        b,
+        addr_b,
+        _dirs: dirs,
+    }
+}
+
 #[tokio::test]
 async fn two_instances_share_the_work_and_a_killed_one_loses_nothing() {
     let Some(admin) = pg_url() else {
         eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
         return;
     };
-    let db = PgDatabase::create(&admin).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [
-        ("GANCHO_ADMIN_TOKEN", TOKEN),
+    let extra = [
         ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
         ("GANCHO_DELIVERY_TIMEOUT", "2s"),
-        ("GANCHO_DATABASE_URL", db.url.as_str()),
-        ("GANCHO_LOG", "warn,gancho::app=info"),
     ];
-    let (a, addr_a, _) = start_with(dir_a.path(), &env);
-    let (mut b, addr_b, _) = start_with(dir_b.path(), &env);
+    let Pair {
+        db,
+        a,
+        addr_a,
+        mut b,
+        addr_b,
+        _dirs,
+    } = two_instances(&admin, &extra).await;
     let receiver = Receiver::spawn().await;
     let client = reqwest::Client::new();
     let path = setup(&client, &addr_a, Some(&receiver)).await;
@@ -210,16 +247,14 @@ async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
         eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
         return;
     };
-    let db = PgDatabase::create(&admin).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [
-        ("GANCHO_ADMIN_TOKEN", TOKEN),
-        ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
-        ("GANCHO_DATABASE_URL", db.url.as_str()),
-        ("GANCHO_LOG", "warn,gancho::app=info"),
-    ];
-    let (a, addr_a, _) = start_with(dir_a.path(), &env);
-    let (b, addr_b, _) = start_with(dir_b.path(), &env);
+    let Pair {
+        db,
+        a,
+        addr_a,
+        b,
+        addr_b,
+        _dirs,
+    } = two_instances(&admin, &[("GANCHO_ALLOW_PRIVATE_TARGETS", "true")]).await;
     let receiver = Receiver::spawn().await;
     let client = reqwest::Client::new();
     let path = setup(&client, &addr_a, Some(&receiver)).await;
@@ -324,4 +359,88 @@ async fn during_a_database_outage_readyz_fails_inbound_answers_503_and_gancho_re
         "the retried sale is not lost"
     );
     assert_eq!(app.access("maria.teste@example.com").await, vec![product]);
+}
+
+#[tokio::test]
+async fn a_reversal_posted_with_its_approval_to_another_instance_always_wins() {
+    let Some(admin) = pg_url() else {
+        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
+        return;
+    };
+    let Pair {
+        db,
+        a,
+        addr_a,
+        b,
+        addr_b,
+        _dirs,
+    } = two_instances(&admin, &[]).await;
+    let client = reqwest::Client::new();
+    let path = setup(&client, &addr_a, None).await;
+    let per_kind = 500;
+    let kinds = [
+        "purchase_refunded",
+        "purchase_chargeback",
+        "purchase_canceled",
+    ];
+
+    // For each sale, the approval and its reversal at the same moment, to
+    // different instances (which goes to which alternates).
+    let answers: Vec<(Result<String, String>, Result<String, String>)> =
+        stream::iter(0..per_kind * kinds.len())
+            .map(|i| {
+                let (client, path) = (client.clone(), path.clone());
+                let (addr_a, addr_b) = (addr_a.clone(), addr_b.clone());
+                let reversal = kinds[i / per_kind];
+                async move {
+                    let (first, second) = if i % 2 == 0 {
+                        (addr_a, addr_b)
+                    } else {
+                        (addr_b, addr_a)
+                    };
+                    tokio::join!(
+                        post(&client, &first, &path, sale(i)),
+                        post(&client, &second, &path, sale_event(reversal, i))
+                    )
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    stop(a);
+    stop(b);
+
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(x, y)| x.as_deref() != Ok("processed") || y.as_deref() != Ok("processed"))
+        .collect();
+    assert!(refused.is_empty(), "every call processed: {refused:?}");
+    let url = &db.url;
+    let with_access = scalar(
+        url,
+        "SELECT COUNT(DISTINCT student_id) AS n FROM grants WHERE revoked_at IS NULL",
+    )
+    .await;
+    let granted = scalar(url, "SELECT COUNT(*) AS n FROM grants").await;
+    let doubled = scalar(
+        url,
+        "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM grants GROUP BY transaction_id HAVING COUNT(*) > 1) d",
+    )
+    .await;
+    let sales = per_kind * kinds.len();
+    eprintln!(
+        "approval and reversal at once on two instances: {sales} sales, {granted} grants made \
+         (each revoked by its reversal unless listed), {with_access} reversed buyers still with access"
+    );
+    assert_eq!(
+        with_access, 0,
+        "no refunded, charged-back or canceled buyer keeps access"
+    );
+    assert_eq!(doubled, 0, "at most one grant per sale");
+    let processed = scalar(url, "SELECT COUNT(*) AS n FROM processed_events").await;
+    assert_eq!(
+        processed,
+        2 * sales as i64,
+        "both events of every sale recorded once"
+    );
 }

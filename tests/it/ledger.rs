@@ -547,3 +547,45 @@ async fn every_call_is_logged_and_no_secret_is_stored() {
     assert_eq!(detail["effects"][0]["action"], "student_created");
     assert_eq!(detail["effects"][1]["action"], "granted");
 }
+
+#[tokio::test]
+async fn expiry_leaves_a_grant_whose_sale_is_being_changed_for_its_next_pass() {
+    if crate::helpers::db::pg_url().is_none() {
+        return; // SQLite's one writer runs one transaction at a time anyway
+    }
+    let (app, path, _) = hotmart_app(json!({"access_days": 30})).await;
+    status_of(
+        &app,
+        &path,
+        &hotmart("purchase_approved", "HP-1", "ana@example.com"),
+    )
+    .await;
+    app.clock.advance(Duration::days(31));
+    let ws = app.get("/workspace").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grant = &app
+        .sql_rows("SELECT transaction_id, subscription_id FROM grants")
+        .await[0];
+    let keys = gancho::inbound::access::sale_keys(
+        &gancho::ids::WorkspaceId::parse(&ws).unwrap(),
+        gancho::model::GatewayKind::Hotmart,
+        Some(&grant.str("transaction_id")),
+        Some(&grant.str("subscription_id")),
+    );
+
+    // A renewal of that subscription is in flight: it holds the sale's lock.
+    let store = app.store().await;
+    let mut renewal = store.begin().await.unwrap();
+    renewal.lock_keys(&keys).await.unwrap();
+    let while_busy = app.expire_grants().await;
+    drop(renewal);
+    let afterwards = app.expire_grants().await;
+
+    assert_eq!(
+        while_busy, 0,
+        "a grant whose sale is locked is not expired under it"
+    );
+    assert_eq!(afterwards, 1, "the next pass expires it");
+}

@@ -10,6 +10,7 @@ mod fixtures;
 mod helpers;
 mod instances;
 mod ledger;
+mod ledger_order;
 mod logs;
 mod outbound;
 mod storage_story;

@@ -208,7 +208,21 @@ pub(super) async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) 
     Ok(())
 }
 
-/// A write transaction on the single writer connection.
+/// `SELECT f($1[1]) <sep> f($1[2]) ...`: PostgreSQL evaluates a target list
+/// left to right, so the locks are taken in the array's order.
+fn advisory_locks(function: &str, n: usize, separator: &str) -> String {
+    let calls: Vec<String> = (1..=n).map(|i| format!("{function}($1[{i}])")).collect();
+    format!("SELECT {}", calls.join(separator))
+}
+
+fn sorted_lock_keys(keys: &[String]) -> Vec<i64> {
+    let mut ids: Vec<i64> = keys.iter().map(|k| super::lock_key(k)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// A write transaction on a pooled connection.
 pub struct PgLedgerTx {
     tx: WriteTx<Postgres>,
 }
@@ -223,6 +237,35 @@ impl LedgerStore for PgStore {
 
 #[async_trait]
 impl LedgerTx for PgLedgerTx {
+    /// Transaction-scoped advisory locks, taken in one statement in a fixed
+    /// (sorted) order so two transactions never wait on each other in a cycle.
+    async fn lock_keys(&mut self, keys: &[String]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids = sorted_lock_keys(keys);
+        sqlx::query(&advisory_locks("pg_advisory_xact_lock", ids.len(), ", "))
+            .bind(ids)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn try_lock_keys(&mut self, keys: &[String]) -> StoreResult<bool> {
+        if keys.is_empty() {
+            return Ok(true);
+        }
+        let ids = sorted_lock_keys(keys);
+        let sql = advisory_locks("pg_try_advisory_xact_lock", ids.len(), " AND ");
+        let (held,): (bool,) = sqlx::query_as(&sql)
+            .bind(ids)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(held)
+    }
+
     async fn claim_event(&mut self, e: &ProcessedEvent) -> StoreResult<bool> {
         let result = sqlx::query(
             "INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
@@ -461,8 +504,8 @@ impl LedgerTx for PgLedgerTx {
         grant: &GrantId,
         at: DateTime<Utc>,
         reason: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
             "UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(ms(at))
@@ -471,7 +514,7 @@ impl LedgerTx for PgLedgerTx {
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
     }
 
     async fn due_expired_grants(

@@ -226,6 +226,15 @@ impl LedgerStore for SqliteStore {
 
 #[async_trait]
 impl LedgerTx for SqliteLedgerTx {
+    /// The one writer connection already runs one transaction at a time.
+    async fn lock_keys(&mut self, _keys: &[String]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn try_lock_keys(&mut self, _keys: &[String]) -> StoreResult<bool> {
+        Ok(true)
+    }
+
     async fn claim_event(&mut self, e: &ProcessedEvent) -> StoreResult<bool> {
         let result = sqlx::query(
             "INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
@@ -464,8 +473,8 @@ impl LedgerTx for SqliteLedgerTx {
         grant: &GrantId,
         at: DateTime<Utc>,
         reason: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
             "UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(ms(at))
@@ -474,7 +483,7 @@ impl LedgerTx for SqliteLedgerTx {
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
     }
 
     async fn due_expired_grants(
