@@ -65,6 +65,9 @@ pub(crate) fn sale_event(stem: &str, i: usize) -> Vec<u8> {
             v["id"] = json!(format!("evt-{stem}-{i}"));
             v["data"]["purchase"]["transaction"] = json!(format!("MI-{i}"));
             v["data"]["buyer"]["email"] = json!(format!("buyer{i}@example.com"));
+            if v["data"]["subscription"]["subscriber"].is_object() {
+                v["data"]["subscription"]["subscriber"]["code"] = json!(format!("SUB-{i}"));
+            }
         })
         .body
 }
