@@ -57,6 +57,12 @@ pub struct Config {
     pub retry_schedule: Vec<Duration>,
     /// `GANCHO_DELIVERY_TIMEOUT`: outbound request timeout (default `10s`).
     pub delivery_timeout: Duration,
+    /// `GANCHO_ENDPOINT_MAX_IN_FLIGHT`: deliveries one endpoint may have in
+    /// flight at once, across instances, unless it sets its own (default 4).
+    pub endpoint_max_in_flight: u32,
+    /// `GANCHO_BREAKER_COOLDOWN`: how long an endpoint that stopped
+    /// answering waits, its deliveries unattempted, before one probe (default `30s`).
+    pub breaker_cooldown: Duration,
     /// `GANCHO_RETENTION_DAYS`: logs older than this are purged (default 60).
     pub retention_days: u32,
     /// `GANCHO_ALLOW_PRIVATE_TARGETS`: allow outbound URLs on private addresses (default false).
@@ -79,7 +85,7 @@ pub struct ConfigError {
 }
 
 /// The variables gancho reads, with their defaults.
-const VARS: [(&str, &str); 13] = [
+const VARS: [(&str, &str); 15] = [
     ("GANCHO_DATABASE_URL", "sqlite://gancho.db"),
     ("GANCHO_DATABASE_POOL_SIZE", "10"),
     ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "30s"),
@@ -88,6 +94,8 @@ const VARS: [(&str, &str); 13] = [
     ("GANCHO_ADMIN_TOKEN", ""),
     ("GANCHO_RETRY_SCHEDULE", "0s,1m,5m,30m,2h"),
     ("GANCHO_DELIVERY_TIMEOUT", "10s"),
+    ("GANCHO_ENDPOINT_MAX_IN_FLIGHT", "4"),
+    ("GANCHO_BREAKER_COOLDOWN", "30s"),
     ("GANCHO_RETENTION_DAYS", "60"),
     ("GANCHO_ALLOW_PRIVATE_TARGETS", "false"),
     ("GANCHO_MAX_BODY", "1MiB"),
@@ -193,6 +201,24 @@ impl Config {
                     err(
                         "GANCHO_DELIVERY_TIMEOUT",
                         "expected a duration such as 10s".into(),
+                    )
+                })?,
+            endpoint_max_in_flight: get("GANCHO_ENDPOINT_MAX_IN_FLIGHT")
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "GANCHO_ENDPOINT_MAX_IN_FLIGHT",
+                        "expected a number of deliveries from 1 to 64".into(),
+                    )
+                })?,
+            breaker_cooldown: parse_duration(&get("GANCHO_BREAKER_COOLDOWN"))
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    err(
+                        "GANCHO_BREAKER_COOLDOWN",
+                        "expected a duration such as 30s".into(),
                     )
                 })?,
             retention_days: get("GANCHO_RETENTION_DAYS")

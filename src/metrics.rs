@@ -1,7 +1,9 @@
 //! `/metrics` in Prometheus text: inbound requests by gateway and outcome,
 //! delivery attempts by outcome with a latency histogram, queue depth by
-//! state (read from the store at scrape time), and ledger grants and
-//! revocations. Counters are per process (each instance exposes its own).
+//! state (read from the store at scrape time), ledger grants and
+//! revocations, and per endpoint (bounded: the ten busiest here, and the
+//! ones whose breaker this process saw open) sends in flight and breaker
+//! state. Counters are per process (each instance exposes its own).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -31,6 +33,14 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint_id: String,
+}
+
+/// The most endpoints listed by breaker state (beyond this, only the total).
+const MAX_BREAKER_LABELS: usize = 50;
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -40,6 +50,10 @@ pub struct Metrics {
     queue: Family<StateLabels, Gauge>,
     grants: Counter,
     revocations: Counter,
+    in_flight: Family<EndpointLabels, Gauge>,
+    breaker_open: Family<EndpointLabels, Gauge>,
+    unhealthy: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    unhealthy_total: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +103,24 @@ impl Metrics {
             "Access grants revoked or expired",
             revocations.clone(),
         );
+        let in_flight = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "endpoint_in_flight",
+            "Deliveries being sent now, for the ten endpoints with the most",
+            in_flight.clone(),
+        );
+        let breaker_open = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "endpoint_breaker_open",
+            "1 while an endpoint's circuit breaker is open (unhealthy)",
+            breaker_open.clone(),
+        );
+        let unhealthy_total = Gauge::default();
+        registry.register(
+            "endpoints_unhealthy",
+            "Endpoints whose circuit breaker is open",
+            unhealthy_total.clone(),
+        );
         Self {
             registry,
             inbound,
@@ -97,6 +129,10 @@ impl Metrics {
             queue,
             grants,
             revocations,
+            in_flight,
+            breaker_open,
+            unhealthy: Default::default(),
+            unhealthy_total,
         }
     }
 
@@ -142,6 +178,37 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(seconds);
+    }
+
+    /// Replaces the per-endpoint in-flight gauges with `busiest`.
+    pub fn endpoints_in_flight(&self, busiest: &[(crate::ids::EndpointId, usize)]) {
+        self.in_flight.clear();
+        for (id, n) in busiest {
+            self.in_flight
+                .get_or_create(&EndpointLabels {
+                    endpoint_id: id.to_string(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// An endpoint's breaker opened (`true`) or closed.
+    pub fn endpoint_breaker(&self, id: &crate::ids::EndpointId, is_open: bool) {
+        let mut open = self.unhealthy.lock().unwrap_or_else(|e| e.into_inner());
+        let labels = EndpointLabels {
+            endpoint_id: id.to_string(),
+        };
+        if is_open {
+            open.insert(labels.endpoint_id.clone());
+            if open.len() <= MAX_BREAKER_LABELS {
+                self.breaker_open.get_or_create(&labels).set(1);
+            }
+        } else {
+            open.remove(&labels.endpoint_id);
+            self.breaker_open.remove(&labels);
+        }
+        self.unhealthy_total
+            .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
     }
 
     /// The exposition text, with the queue gauges set from `queue`.

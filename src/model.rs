@@ -248,8 +248,35 @@ pub struct Endpoint {
     /// The secret before the last rotation, still signing until it expires.
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// At most this many deliveries to it in flight at once (else the
+    /// `GANCHO_ENDPOINT_MAX_IN_FLIGHT` default).
+    pub max_in_flight: Option<u32>,
+    /// The circuit breaker, kept by the delivery worker (never written by
+    /// `update_endpoint`).
+    pub health: EndpointHealth,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An endpoint's circuit breaker: after enough consecutive timeouts or
+/// connection failures it opens, and its deliveries wait, unattempted,
+/// until one probe (due at `open_until`) gets an answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointHealth {
+    pub consecutive_failures: u32,
+    /// Set while the breaker is open: when the next probe may go.
+    pub open_until: Option<DateTime<Utc>>,
+}
+
+impl EndpointHealth {
+    /// `healthy`, `unhealthy` (waiting for its probe time) or `probing`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        match self.open_until {
+            None => "healthy",
+            Some(at) if at > now => "unhealthy",
+            Some(_) => "probing",
+        }
+    }
 }
 
 /// One outbound event: `payload` is the exact body every delivery sends.

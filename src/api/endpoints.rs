@@ -48,6 +48,9 @@ pub struct EndpointIn {
     pub headers: std::collections::BTreeMap<String, String>,
     /// Deliveries to this endpoint are paced to this rate (never dropped).
     pub rate_limit_per_second: Option<u32>,
+    /// At most this many deliveries to this endpoint in flight at once
+    /// (1 to 64; default `GANCHO_ENDPOINT_MAX_IN_FLIGHT`, 4).
+    pub max_in_flight: Option<u32>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// `whsec_…`; generated when omitted.
@@ -69,6 +72,10 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// `null` goes back to the default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub max_in_flight: Option<Option<u32>>,
     /// Re-enabling clears `disabled_reason`.
     pub enabled: Option<bool>,
 }
@@ -82,16 +89,36 @@ pub struct EndpointOut {
     pub product_ids: Vec<ProductId>,
     pub headers: std::collections::BTreeMap<String, String>,
     pub rate_limit_per_second: Option<u32>,
+    /// `null`: the `GANCHO_ENDPOINT_MAX_IN_FLIGHT` default.
+    pub max_in_flight: Option<u32>,
     pub enabled: bool,
     /// Why gancho disabled the endpoint (it answered `410 Gone`).
     pub disabled_reason: Option<String>,
+    pub health: EndpointHealthOut,
     /// In full on creation and rotation; masked elsewhere (`GET /endpoints/{id}/secret` reveals it).
     pub secret: String,
     pub created_at: DateTime<Utc>,
 }
 
-fn endpoint_out(e: Endpoint, secret: String) -> EndpointOut {
+/// The circuit breaker (README, "Slow and failing endpoints").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointHealthOut {
+    /// `healthy`; `unhealthy` (its deliveries wait, unattempted, until
+    /// `next_probe_at`); or `probing` (one delivery is trying it).
+    pub state: String,
+    /// Timeouts and connection failures in a row.
+    pub consecutive_failures: u32,
+    pub next_probe_at: Option<DateTime<Utc>>,
+}
+
+fn endpoint_out(e: Endpoint, secret: String, now: DateTime<Utc>) -> EndpointOut {
     EndpointOut {
+        health: EndpointHealthOut {
+            state: e.health.state(now).to_string(),
+            consecutive_failures: e.health.consecutive_failures,
+            next_probe_at: e.health.open_until,
+        },
+        max_in_flight: e.max_in_flight,
         id: e.id,
         name: e.name,
         url: e.url,
@@ -108,7 +135,7 @@ fn endpoint_out(e: Endpoint, secret: String) -> EndpointOut {
 
 fn masked(state: &AppState, e: Endpoint) -> Result<EndpointOut, ApiError> {
     let secret = mask(&endpoint::reveal_secret(&state.sealer, &e)?);
-    Ok(endpoint_out(e, secret))
+    Ok(endpoint_out(e, secret, state.clock.now()))
 }
 
 fn parse_id(raw: &str) -> Result<EndpointId, ApiError> {
@@ -129,6 +156,7 @@ async fn create_endpoint(
         product_ids: b.product_ids,
         headers: b.headers.into_iter().collect(),
         rate_limit_per_second: b.rate_limit_per_second,
+        max_in_flight: b.max_in_flight,
         is_enabled: b.enabled,
         secret: b.secret,
     };
@@ -142,7 +170,8 @@ async fn create_endpoint(
         state.clock.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(endpoint_out(e, secret))))
+    let out = endpoint_out(e, secret, state.clock.now());
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 #[utoipa::path(get, path = "/endpoints", tag = "outbound", params(ListParams),
@@ -192,6 +221,7 @@ async fn update_endpoint(
         product_ids: b.product_ids,
         headers: b.headers.map(|h| h.into_iter().collect()),
         rate_limit_per_second: b.rate_limit_per_second,
+        max_in_flight: b.max_in_flight,
         is_enabled: b.enabled,
     };
     let private = state.config.allow_private_targets;

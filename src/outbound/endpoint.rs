@@ -31,6 +31,7 @@ pub struct NewEndpoint {
     pub product_ids: Vec<ProductId>,
     pub headers: Vec<(String, String)>,
     pub rate_limit_per_second: Option<u32>,
+    pub max_in_flight: Option<u32>,
     pub is_enabled: bool,
     pub secret: Option<String>,
 }
@@ -44,6 +45,8 @@ pub struct EndpointPatch {
     pub product_ids: Option<Vec<ProductId>>,
     pub headers: Option<Vec<(String, String)>>,
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// `Some(None)` goes back to the `GANCHO_ENDPOINT_MAX_IN_FLIGHT` default.
+    pub max_in_flight: Option<Option<u32>>,
     pub is_enabled: Option<bool>,
 }
 
@@ -121,6 +124,18 @@ fn check_headers(headers: Vec<(String, String)>) -> Result<Vec<(String, String)>
     Ok(headers)
 }
 
+/// The most deliveries one endpoint may have in flight (the worker sends 64 at once).
+pub const MAX_IN_FLIGHT: u32 = 64;
+
+fn check_max_in_flight(max: Option<u32>) -> Result<(), OutboundError> {
+    match max {
+        Some(m) if m == 0 || m > MAX_IN_FLIGHT => Err(OutboundError::Invalid(format!(
+            "max_in_flight: from 1 to {MAX_IN_FLIGHT}, or null for the default"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn check_rate(rate: Option<u32>) -> Result<(), OutboundError> {
     match rate {
         Some(r) if r == 0 || r > MAX_RATE => Err(OutboundError::Invalid(format!(
@@ -164,6 +179,7 @@ pub async fn create_endpoint(
     check_products(store, ws, &new.product_ids).await?;
     let headers = check_headers(new.headers)?;
     check_rate(new.rate_limit_per_second)?;
+    check_max_in_flight(new.max_in_flight)?;
     let secret = match new.secret {
         Some(s) => {
             check_secret(&s)?;
@@ -185,6 +201,8 @@ pub async fn create_endpoint(
         secret: sealer.seal(&secret),
         previous_secret: None,
         previous_secret_expires_at: None,
+        max_in_flight: new.max_in_flight,
+        health: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -231,6 +249,10 @@ pub async fn update_endpoint(
     if let Some(rate) = patch.rate_limit_per_second {
         check_rate(rate)?;
         e.rate_limit_per_second = rate;
+    }
+    if let Some(max) = patch.max_in_flight {
+        check_max_in_flight(max)?;
+        e.max_in_flight = max;
     }
     if let Some(enabled) = patch.is_enabled {
         e.is_enabled = enabled;

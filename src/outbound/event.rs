@@ -267,6 +267,8 @@ mod tests {
             secret: "whsec_x".into(),
             previous_secret: None,
             previous_secret_expires_at: None,
+            max_in_flight: None,
+            health: Default::default(),
             created_at: now,
             updated_at: now,
         }

@@ -1,9 +1,13 @@
-//! The delivery worker: [`run_once`] claims due deliveries with a lease,
-//! paces rate-limited endpoints, signs and sends each (Standard Webhooks),
-//! and records every attempt with its outcome in one transaction. [`run`]
-//! only adds waiting and cancellation. A worker that dies mid-send leaves a
-//! lease that expires, and the delivery is claimed again (at least once;
-//! receivers dedupe on `webhook-id`).
+//! The delivery worker. [`run`] keeps up to 64 sends in flight: it claims
+//! due deliveries with a lease as slots free up, sends each (signed,
+//! Standard Webhooks) in its own task, and records attempts as they finish,
+//! batched into one transaction. No send waits for another, so a hung
+//! endpoint holds only its own slots (at most its `max_in_flight`), and a
+//! circuit breaker stops trying an endpoint that keeps timing out until a
+//! probe gets an answer. [`run_once`] does one claim → send → record pass
+//! for tests and benchmarks. A worker that dies mid-send leaves a lease that
+//! expires, and the delivery is claimed again (at least once; receivers
+//! dedupe on `webhook-id`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +19,8 @@ use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use tokio::task::JoinSet;
+
 use super::endpoint::signing_secrets;
 use super::schedule::{after_failure, parse_retry_after, Next};
 use super::target::{check_literal, GuardedResolver, TargetError};
@@ -25,10 +31,15 @@ use crate::ids::EndpointId;
 use crate::keys::Sealer;
 use crate::model::{Attempt, DeliveryStatus, Direction, Integration, LogEntry, LogStatus};
 use crate::standard_webhooks;
-use crate::storage::{AttemptRecord, DueDelivery, Store, StoreResult};
+use crate::storage::{AttemptRecord, DueDelivery, HealthUpdate, Store, StoreResult};
 
-/// How many deliveries one pass claims (and sends concurrently).
+/// How many deliveries the worker sends at once (and one pass claims).
 const BATCH: u32 = 64;
+/// Timeouts and connection failures in a row that open an endpoint's breaker.
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// The longest a connection may take to open: a dropped SYN is known
+/// quickly, while an answer may take the whole `GANCHO_DELIVERY_TIMEOUT`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most of a response body kept on the attempt.
 const MAX_RESPONSE_BODY: usize = 4096;
 /// How often an idle worker looks for due deliveries (it is also woken on new ones).
@@ -43,8 +54,14 @@ pub struct WorkerContext {
     pub timeout: Duration,
     pub allow_private: bool,
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// An endpoint's cap on deliveries in flight, unless it sets its own.
+    pub per_endpoint: u32,
+    /// How long an unhealthy endpoint waits before its next probe.
+    pub breaker_cooldown: Duration,
     /// When each rate-limited endpoint last had a send slot.
     pacer: Mutex<HashMap<EndpointId, DateTime<Utc>>>,
+    /// This process's sends in flight, per endpoint (for `/metrics`).
+    in_flight: Mutex<HashMap<EndpointId, usize>>,
 }
 
 impl WorkerContext {
@@ -56,7 +73,7 @@ impl WorkerContext {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.delivery_timeout)
-            .connect_timeout(config.delivery_timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(config.delivery_timeout))
             .no_proxy()
             .user_agent(concat!("gancho/", env!("CARGO_PKG_VERSION")));
         if !config.allow_private_targets {
@@ -70,7 +87,10 @@ impl WorkerContext {
             timeout: config.delivery_timeout,
             allow_private: config.allow_private_targets,
             metrics: None,
+            per_endpoint: config.endpoint_max_in_flight,
+            breaker_cooldown: config.breaker_cooldown,
             pacer: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -91,20 +111,45 @@ pub enum Outcome {
 
 /// One pass: claim → pace → send → record.
 pub async fn run_once(ctx: &WorkerContext, now: DateTime<Utc>) -> StoreResult<Outcome> {
+    let Some(send) = claim(ctx, now, BATCH).await? else {
+        return Ok(Outcome::Idle);
+    };
+    let sent = join_all(send.iter().map(|d| attempt(ctx, d, now))).await;
+    let done: Vec<Done> = send.into_iter().zip(sent).collect();
+    let n = done.len();
+    finish(ctx, done, now).await?;
+    Ok(Outcome::Worked(n))
+}
+
+/// A delivery sent, with what came back.
+type Done = (DueDelivery, Sent);
+
+/// Claims up to `limit` due deliveries and moves the ones a rate limit
+/// holds back to later; `None` when nothing was due.
+async fn claim(
+    ctx: &WorkerContext,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Option<Vec<DueDelivery>>> {
     let due = ctx
         .store
-        .claim_due_deliveries(now, now + ctx.lease(), BATCH)
+        .claim_due_deliveries(now, now + ctx.lease(), limit, ctx.per_endpoint)
         .await?;
     if due.is_empty() {
-        return Ok(Outcome::Idle);
+        return Ok(None);
     }
     let (send, deferred) = pace(ctx, due, now);
     for (id, until) in deferred {
         ctx.store.defer_delivery(&id, until).await?;
     }
-    let sent = join_all(send.iter().map(|d| attempt(ctx, d, now))).await;
+    Ok(Some(send))
+}
+
+/// Records finished sends in one transaction: attempts, deliveries, log
+/// entries, and what they say about each endpoint's health.
+async fn finish(ctx: &WorkerContext, mut done: Vec<Done>, now: DateTime<Utc>) -> StoreResult<()> {
     if let Some(m) = &ctx.metrics {
-        for s in &sent {
+        for (_, s) in &done {
             let outcome = match s.http_status {
                 Some(200..=299) => "success",
                 Some(410) => "gone",
@@ -113,13 +158,80 @@ pub async fn run_once(ctx: &WorkerContext, now: DateTime<Utc>) -> StoreResult<Ou
             m.attempt(outcome, s.duration_ms as f64 / 1000.0);
         }
     }
-    let records: Vec<AttemptRecord> = send
-        .iter()
-        .zip(sent)
-        .map(|(d, s)| record(ctx, d, s, now))
+    let health = breaker_updates(ctx, &mut done, now);
+    let records: Vec<AttemptRecord> = done
+        .into_iter()
+        .map(|(d, s)| record(ctx, &d, s, now))
         .collect();
-    ctx.store.record_attempts(&records).await?;
-    Ok(Outcome::Worked(records.len()))
+    ctx.store.record_attempts(&records, &health).await
+}
+
+/// What the finished sends say about their endpoints' breakers, in order:
+/// an HTTP answer (any status) starts the count over; a timeout or a
+/// failed connection adds one. When an endpoint crosses the threshold (or
+/// its half-open probe fails), the attempt that did it says so.
+fn breaker_updates(
+    ctx: &WorkerContext,
+    done: &mut [Done],
+    now: DateTime<Utc>,
+) -> Vec<HealthUpdate> {
+    let open_until = now
+        + chrono::Duration::from_std(ctx.breaker_cooldown).unwrap_or(chrono::Duration::seconds(30));
+    let mut updates: Vec<HealthUpdate> = Vec::new();
+    for (d, s) in done.iter_mut() {
+        let reached = s.http_status.is_some();
+        if !reached && !s.is_unreachable {
+            continue; // not the endpoint's doing (a bad URL, a blocked address)
+        }
+        let i = match updates.iter().position(|u| u.endpoint_id == d.endpoint.id) {
+            Some(i) => i,
+            None => {
+                updates.push(HealthUpdate {
+                    endpoint_id: d.endpoint.id.clone(),
+                    is_reset: false,
+                    failures: 0,
+                    threshold: BREAKER_THRESHOLD,
+                    open_until,
+                });
+                updates.len() - 1
+            }
+        };
+        let u = &mut updates[i];
+        if reached {
+            (u.is_reset, u.failures) = (true, 0);
+            if d.endpoint.health.open_until.is_some() {
+                tracing::warn!(endpoint_id = %d.endpoint.id, "endpoint answers again: breaker closed");
+                if let Some(m) = &ctx.metrics {
+                    m.endpoint_breaker(&d.endpoint.id, false);
+                }
+            }
+            continue;
+        }
+        u.failures += 1;
+        let before = if u.is_reset {
+            0
+        } else {
+            d.endpoint.health.consecutive_failures
+        };
+        let total = before + u.failures;
+        let was_open = d.endpoint.health.open_until.is_some() && !u.is_reset;
+        if total >= BREAKER_THRESHOLD && (total == BREAKER_THRESHOLD || was_open) {
+            let note = format!(
+                "endpoint unhealthy after {total} timeouts or connection failures in a row: \
+                 its deliveries wait, unattempted, until a probe at {}",
+                open_until.to_rfc3339()
+            );
+            tracing::warn!(endpoint_id = %d.endpoint.id, next_probe_at = %open_until, "endpoint unhealthy: breaker open");
+            if let Some(m) = &ctx.metrics {
+                m.endpoint_breaker(&d.endpoint.id, true);
+            }
+            s.error = Some(match s.error.take() {
+                Some(e) => format!("{e}; {note}"),
+                None => note,
+            });
+        }
+    }
+    updates
 }
 
 /// Splits the claimed deliveries into those to send now and those to move
@@ -164,6 +276,8 @@ struct Sent {
     duration_ms: i64,
     error: Option<String>,
     retry_after: Option<Duration>,
+    /// It timed out or could not connect (what the breaker counts).
+    is_unreachable: bool,
 }
 
 async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Sent {
@@ -174,6 +288,7 @@ async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Se
         duration_ms: elapsed_ms(started),
         error: Some(error),
         retry_after: None,
+        is_unreachable: false,
     };
     let url = match reqwest::Url::parse(&d.endpoint.url) {
         Ok(url) => url,
@@ -210,7 +325,12 @@ async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Se
     }
     let mut response = match request.body(body).send().await {
         Ok(r) => r,
-        Err(e) => return failed(describe(&e)),
+        Err(e) => {
+            return Sent {
+                is_unreachable: e.is_timeout() || e.is_connect(),
+                ..failed(describe(&e))
+            }
+        }
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -232,6 +352,7 @@ async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Se
         duration_ms: elapsed_ms(started),
         error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
         retry_after,
+        is_unreachable: false,
     }
 }
 
@@ -359,27 +480,100 @@ fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) ->
     }
 }
 
-/// Runs passes until `token` is cancelled; sleeps when idle, and wakes on
-/// new deliveries. Errors are logged and the loop goes on.
+/// Sends until `token` is cancelled: claims as slots free up (and when
+/// woken by new deliveries, or every `IDLE_POLL`), records sends as they
+/// finish. On cancellation it finishes and records what is in flight.
 pub async fn run(
     ctx: WorkerContext,
     clock: Arc<dyn Clock>,
     outbox: Outbox,
     token: CancellationToken,
 ) {
-    loop {
-        if token.is_cancelled() {
-            return;
-        }
-        match run_once(&ctx, clock.now()).await {
-            Ok(Outcome::Worked(_)) => continue,
-            Ok(Outcome::Idle) => {}
-            Err(e) => tracing::error!(error = %e, "delivery pass failed; will retry"),
+    let ctx = Arc::new(ctx);
+    let mut in_flight: JoinSet<Done> = JoinSet::new();
+    while !token.is_cancelled() {
+        let room = (BATCH as usize).saturating_sub(in_flight.len());
+        if room > 0 {
+            let now = clock.now();
+            match claim(&ctx, now, room as u32).await {
+                Ok(Some(send)) => {
+                    for d in send {
+                        let ctx = Arc::clone(&ctx);
+                        ctx.count_in_flight(&d.endpoint.id, 1);
+                        in_flight.spawn(async move {
+                            let sent = attempt(&ctx, &d, now).await;
+                            (d, sent)
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "claiming deliveries failed; will retry"),
+            }
         }
         tokio::select! {
-            _ = token.cancelled() => return,
+            _ = token.cancelled() => {}
+            Some(first) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let mut done = vec![first];
+                while let Some(more) = in_flight.try_join_next() {
+                    done.push(more);
+                }
+                record_finished(&ctx, done, clock.now()).await;
+            }
             _ = outbox.woken() => {}
             _ = tokio::time::sleep(IDLE_POLL) => {}
         }
+    }
+    let mut done = Vec::new();
+    while let Some(finished) = in_flight.join_next().await {
+        done.push(finished);
+    }
+    record_finished(&ctx, done, clock.now()).await;
+}
+
+/// Records sends that finished; a task that panicked is left to its lease.
+async fn record_finished(
+    ctx: &WorkerContext,
+    finished: Vec<Result<Done, tokio::task::JoinError>>,
+    now: DateTime<Utc>,
+) {
+    let mut done = Vec::with_capacity(finished.len());
+    for f in finished {
+        match f {
+            Ok(d) => {
+                ctx.count_in_flight(&d.0.endpoint.id, -1);
+                done.push(d);
+            }
+            Err(e) => tracing::error!(error = %e, "a delivery task failed; its lease will expire"),
+        }
+    }
+    if done.is_empty() {
+        return;
+    }
+    if let Err(e) = finish(ctx, done, now).await {
+        // The leases expire and the deliveries are sent again (at least once).
+        tracing::error!(error = %e, "recording delivery attempts failed");
+    }
+    if let Some(m) = &ctx.metrics {
+        m.endpoints_in_flight(&ctx.busiest_endpoints(10));
+    }
+}
+
+impl WorkerContext {
+    fn count_in_flight(&self, endpoint: &EndpointId, delta: isize) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(endpoint.clone()).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            map.remove(endpoint);
+        }
+    }
+
+    /// The `limit` endpoints with the most sends in flight here.
+    fn busiest_endpoints(&self, limit: usize) -> Vec<(EndpointId, usize)> {
+        let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(EndpointId, usize)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        all
     }
 }

@@ -349,6 +349,61 @@ pub struct AttemptRecord {
     pub disable_endpoint: Option<String>,
 }
 
+/// What a batch of attempts says about one endpoint's circuit breaker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthUpdate {
+    pub endpoint_id: EndpointId,
+    /// An attempt got an HTTP answer: the count of failures starts over.
+    pub is_reset: bool,
+    /// Timeouts and connection failures after the last answer.
+    pub failures: u32,
+    /// Once the count reaches this, the breaker opens ...
+    pub threshold: u32,
+    /// ... until this time (the next probe).
+    pub open_until: DateTime<Utc>,
+}
+
+/// The claim's SQL on both backends: leases the oldest due delivery of each
+/// endpoint with room before anyone's second (`rank`), so one endpoint's
+/// backlog never crowds out the others; `room` is the endpoint's cap (one
+/// while its breaker is half-open) less what any instance holds leased.
+/// `$1` lease end, `$2` now, `$3` limit, `$4` default cap. PostgreSQL
+/// locks the chosen rows too (`{lock}`); SQLite's one writer needs nothing.
+pub(crate) const CLAIM_RANKED: &str = "
+    WITH busy AS (
+        SELECT endpoint_id, COUNT(*) AS n FROM deliveries
+        WHERE lease_until IS NOT NULL AND lease_until > $2 AND status = 'pending'
+        GROUP BY endpoint_id
+    ), open_endpoints AS (
+        SELECT e.id,
+               (CASE WHEN e.breaker_open_until IS NULL THEN COALESCE(e.max_in_flight, $4) ELSE 1 END)
+                   - COALESCE(b.n, 0) AS room
+        FROM endpoints e LEFT JOIN busy b ON b.endpoint_id = e.id
+        WHERE e.is_enabled AND (e.breaker_open_until IS NULL OR e.breaker_open_until <= $2)
+    ), ranked AS (
+        SELECT d.id, d.next_attempt_at, o.room,
+               ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+        FROM deliveries d JOIN open_endpoints o ON o.id = d.endpoint_id
+        WHERE d.status = 'pending' AND d.next_attempt_at <= $2
+          AND (d.lease_until IS NULL OR d.lease_until <= $2) AND o.room > 0
+    )
+    UPDATE deliveries SET lease_until = $1 WHERE id IN (
+        SELECT id FROM deliveries WHERE id IN (
+            SELECT id FROM ranked WHERE rank <= room ORDER BY rank, next_attempt_at, id LIMIT $3
+        ) {lock}
+    )
+    RETURNING *";
+
+/// The breaker's update for one endpoint (`$1` id, `$2` reset, `$3`
+/// failures, `$4` threshold, `$5` open until); the same on both backends.
+pub(crate) const UPDATE_HEALTH: &str = "
+    UPDATE endpoints SET
+        breaker_failures = (CASE WHEN $2 THEN 0 ELSE breaker_failures END) + $3,
+        breaker_open_until = CASE
+            WHEN (CASE WHEN $2 THEN 0 ELSE breaker_failures END) + $3 >= $4 THEN $5
+            ELSE NULL END
+    WHERE id = $1";
+
 /// Endpoints, deliveries and the worker's claims (Saída).
 #[async_trait]
 pub trait OutboundStore: Send + Sync {
@@ -367,15 +422,26 @@ pub trait OutboundStore: Send + Sync {
     ) -> StoreResult<Vec<Delivery>>;
     async fn delivery_attempts(&self, id: &DeliveryId) -> StoreResult<Vec<Attempt>>;
     /// Leases up to `limit` pending deliveries that are due at `now` and not
-    /// leased (or whose lease expired), to enabled endpoints, oldest due first.
+    /// leased (or whose lease expired), to enabled endpoints whose breaker
+    /// lets them through. No endpoint gets more than its `max_in_flight`
+    /// (else `per_endpoint`) leased at once, counting every instance's
+    /// leases, and one while its breaker is half-open. Fair across
+    /// endpoints: each endpoint's oldest due delivery comes before anyone's
+    /// second (round-robin), then oldest due first.
     async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>>;
-    /// Writes the outcomes of a batch of attempts in one transaction.
-    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    /// Writes the outcomes of a batch of attempts, and what they say about
+    /// their endpoints' health, in one transaction.
+    async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+    ) -> StoreResult<()>;
     /// Moves a claimed delivery to a later time without counting an attempt
     /// (rate-limit pacing), releasing its lease.
     async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()>;

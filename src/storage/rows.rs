@@ -205,6 +205,11 @@ pub fn endpoint(r: &impl RowRead) -> StoreResult<Endpoint> {
         secret: r.text("secret")?,
         previous_secret: r.opt_text("previous_secret")?,
         previous_secret_expires_at: r.opt_time("previous_secret_expires_at")?,
+        max_in_flight: r.opt_int("max_in_flight")?.map(|v| v as u32),
+        health: crate::model::EndpointHealth {
+            consecutive_failures: r.opt_int("breaker_failures")?.unwrap_or(0) as u32,
+            open_until: r.opt_time("breaker_open_until")?,
+        },
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
     })

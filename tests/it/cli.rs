@@ -63,7 +63,7 @@ fn start(dir: &std::path::Path, db: &Option<String>) -> (Child, String, Option<S
 
 /// A fresh PostgreSQL database when the suite runs on PostgreSQL (the
 /// binary then uses it); `None` means the binary's default SQLite file.
-async fn database() -> (Option<PgDatabase>, Option<String>) {
+pub(crate) async fn database() -> (Option<PgDatabase>, Option<String>) {
     match pg_url() {
         Some(admin) => {
             let db = PgDatabase::create(&admin).await;

@@ -9,6 +9,7 @@ mod faults;
 mod fixtures;
 mod helpers;
 mod instances;
+mod isolation;
 mod ledger;
 mod ledger_order;
 mod logs;

@@ -515,6 +515,8 @@ async fn a_private_target_is_refused_again_at_delivery_time() {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             previous_secret: None,
             previous_secret_expires_at: None,
+            max_in_flight: None,
+            health: Default::default(),
             created_at: now,
             updated_at: now,
         };

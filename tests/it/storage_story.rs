@@ -234,6 +234,8 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         secret: "whsec_x".into(),
         previous_secret: None,
         previous_secret_expires_at: None,
+        max_in_flight: None,
+        health: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -483,12 +485,12 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
     // Outbound: claim, record, defer, requeue.
     note!(s.queue_counts(&ws.id, now).await.unwrap());
     let claimed = s
-        .claim_due_deliveries(now, now + Duration::seconds(15), 10)
+        .claim_due_deliveries(now, now + Duration::seconds(15), 10, 4)
         .await
         .unwrap();
     note!(claimed.len());
     note!(s
-        .claim_due_deliveries(now, now + Duration::seconds(15), 10)
+        .claim_due_deliveries(now, now + Duration::seconds(15), 10, 4)
         .await
         .unwrap()
         .len());
@@ -516,14 +518,24 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         "ana@example.com",
     );
     out_log.direction = Direction::Out;
-    s.record_attempts(&[AttemptRecord {
-        attempt,
-        delivery: done,
-        log: out_log.clone(),
-        disable_endpoint: Some("gone".into()),
-    }])
+    s.record_attempts(
+        &[AttemptRecord {
+            attempt,
+            delivery: done,
+            log: out_log.clone(),
+            disable_endpoint: Some("gone".into()),
+        }],
+        &[gancho::storage::HealthUpdate {
+            endpoint_id: ep.id.clone(),
+            is_reset: false,
+            failures: 5,
+            threshold: 5,
+            open_until: now + Duration::seconds(30),
+        }],
+    )
     .await
     .unwrap();
+    note!(s.get_endpoint(&ws.id, &ep.id).await.unwrap().health);
     note!(s.get_delivery(&ws.id, &ids.delivery).await.unwrap());
     note!(s.delivery_attempts(&ids.delivery).await.unwrap());
     note!(

@@ -82,7 +82,7 @@ impl PgStore {
 }
 
 /// A stable 64-bit key for a task's advisory lock.
-fn lock_key(task: &str) -> i64 {
+pub(super) fn lock_key(task: &str) -> i64 {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("gancho:{task}").as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);

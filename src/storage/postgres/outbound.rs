@@ -10,7 +10,10 @@ use super::{map_err, ms, PgStore};
 use crate::ids::{DeliveryId, EndpointId, ProductId, WorkspaceId};
 use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
 use crate::storage::rows;
-use crate::storage::{AttemptRecord, DueDelivery, OutboundStore, Page, StoreError, StoreResult};
+use crate::storage::{
+    AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
+    CLAIM_RANKED, UPDATE_HEALTH,
+};
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
@@ -140,6 +143,7 @@ fn bind_endpoint<'q>(
         .bind(e.previous_secret.as_deref())
         .bind(e.previous_secret_expires_at.map(ms))
         .bind(ms(e.updated_at))
+        .bind(e.max_in_flight.map(i64::from))
 }
 
 /// Rows of `table` whose id is in `ids`.
@@ -167,8 +171,8 @@ impl OutboundStore for PgStore {
         let q = sqlx::query(
             "INSERT INTO endpoints (name, url, event_types, product_ids, headers, rate_limit_per_second,
                  is_enabled, disabled_reason, secret, previous_secret, previous_secret_expires_at, updated_at,
-                 id, workspace_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 max_in_flight, id, workspace_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         );
         bind_endpoint(q, e)
             .bind(e.id.as_str())
@@ -207,8 +211,9 @@ impl OutboundStore for PgStore {
         let q = sqlx::query(
             "UPDATE endpoints SET name = $1, url = $2, event_types = $3, product_ids = $4, headers = $5,
                  rate_limit_per_second = $6, is_enabled = $7, disabled_reason = $8, secret = $9,
-                 previous_secret = $10, previous_secret_expires_at = $11, updated_at = $12
-             WHERE id = $13 AND workspace_id = $14",
+                 previous_secret = $10, previous_secret_expires_at = $11, updated_at = $12,
+                 max_in_flight = $13
+             WHERE id = $14 AND workspace_id = $15",
         );
         let result = bind_endpoint(q, e)
             .bind(e.id.as_str())
@@ -281,23 +286,25 @@ impl OutboundStore for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "UPDATE deliveries SET lease_until = $1 WHERE id IN (
-                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= $2
-                   AND (d.lease_until IS NULL OR d.lease_until <= $2) AND e.is_enabled
-                 ORDER BY d.next_attempt_at LIMIT $3
-                 FOR UPDATE OF d SKIP LOCKED)
-             RETURNING *",
-        )
-        .bind(ms(lease_until))
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        // Claims take turns across instances, so the per-endpoint count of
+        // leases each one reads is exact (SKIP LOCKED alone would let two
+        // instances fill the same endpoint's room at once).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(super::lock_key("claim"))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query(&CLAIM_RANKED.replace("{lock}", "FOR UPDATE SKIP LOCKED"))
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(i64::from(limit))
+            .bind(i64::from(per_endpoint))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let deliveries = rows
             .iter()
             .map(rows::delivery)
@@ -341,7 +348,11 @@ impl OutboundStore for PgStore {
         Ok(due)
     }
 
-    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+    async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+    ) -> StoreResult<()> {
         // A few multi-row statements per batch rather than several per
         // delivery: each statement is a round trip to SQLite's thread.
         let mut tx = self.write_tx().await?;
@@ -361,6 +372,17 @@ impl OutboundStore for PgStore {
                     .await
                     .map_err(map_err)?;
             }
+        }
+        for h in health {
+            sqlx::query(UPDATE_HEALTH)
+                .bind(h.endpoint_id.as_str())
+                .bind(h.is_reset)
+                .bind(i64::from(h.failures))
+                .bind(i64::from(h.threshold))
+                .bind(ms(h.open_until))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await
     }

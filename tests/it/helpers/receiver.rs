@@ -1,5 +1,7 @@
 //! A webhook receiver on loopback: records every request (headers, body,
 //! arrival) and answers with the statuses a test queues (200 by default).
+//! Told to hang, it reads requests and never answers them, as a hung CRM
+//! or a firewall that swallows the reply would.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,9 @@ use serde_json::Value;
 pub struct Received {
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    pub at: std::time::Instant,
+    /// It arrived while the receiver hung: it was never answered.
+    pub is_hung: bool,
 }
 
 impl Received {
@@ -64,6 +69,7 @@ impl Reply {
 struct Inner {
     received: Vec<Received>,
     replies: VecDeque<Reply>,
+    is_hanging: bool,
 }
 
 #[derive(Clone)]
@@ -77,20 +83,28 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = {
+    let (reply, is_hung) = {
         let mut guard = inner.lock().unwrap();
+        let is_hung = guard.is_hanging;
         guard.received.push(Received {
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
                 .collect(),
             body: body.to_vec(),
+            at: std::time::Instant::now(),
+            is_hung,
         });
-        guard
-            .replies
-            .pop_front()
-            .unwrap_or_else(|| Reply::status(200))
+        let queued = if is_hung {
+            None
+        } else {
+            guard.replies.pop_front()
+        };
+        (queued.unwrap_or_else(|| Reply::status(200)), is_hung)
     };
+    if is_hung {
+        std::future::pending::<()>().await;
+    }
     tokio::time::sleep(reply.delay).await;
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), "ok").into_response();
     for (k, v) in reply.headers {
@@ -112,6 +126,11 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Self { url, inner }
+    }
+
+    /// From now on, requests are read and never answered (or, with `false`, answered again).
+    pub fn hang(&self, is_hanging: bool) {
+        self.inner.lock().unwrap().is_hanging = is_hanging;
     }
 
     /// Queues the next answers, in order.
