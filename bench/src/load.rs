@@ -1,0 +1,184 @@
+//! The load generator: closed-loop saturation (N connections, each sending
+//! its next request as soon as the last is answered) and open-loop fixed
+//! rate (requests start on a schedule, and latency counts from the scheduled
+//! start, so a stalled server cannot hide its queueing). Every request is
+//! made by a caller-supplied function from a unique sequence number.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One answered (or failed) request.
+#[derive(Debug, Clone, Copy)]
+pub struct Shot {
+    /// `0` when the request failed without an HTTP answer.
+    pub status: u16,
+    pub latency: Duration,
+    /// The request's sequence number.
+    pub seq: u64,
+    /// When it was answered.
+    pub done: Instant,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub shots: Vec<Shot>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn rate(&self) -> f64 {
+        self.shots.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn ok(&self) -> usize {
+        self.shots.iter().filter(|s| s.status == 200).count()
+    }
+
+    /// The `p`th percentile latency (0–100).
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut all: Vec<Duration> = self.shots.iter().map(|s| s.latency).collect();
+        percentile(&mut all, p)
+    }
+}
+
+pub fn percentile(all: &mut [Duration], p: f64) -> Duration {
+    if all.is_empty() {
+        return Duration::ZERO;
+    }
+    all.sort();
+    let i = ((all.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    all[i.min(all.len() - 1)]
+}
+
+/// `conns` loops, each sending its next request when the last is answered,
+/// for `duration`.
+pub async fn saturate<F, Fut>(conns: usize, duration: Duration, send: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = u16> + Send,
+{
+    let send = Arc::new(send);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (send, next) = (Arc::clone(&send), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            let mut shots = Vec::new();
+            while Instant::now() < deadline {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                let status = send(seq).await;
+                let done = Instant::now();
+                shots.push(Shot {
+                    status,
+                    latency: done - t,
+                    seq,
+                    done,
+                });
+            }
+            shots
+        }));
+    }
+    let mut shots = Vec::new();
+    for t in tasks {
+        if let Ok(mut s) = t.await {
+            shots.append(&mut s);
+        }
+    }
+    Report {
+        shots,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Starts `rate` requests a second for `duration`, each at its scheduled
+/// time (at most `max_open` outstanding; past that the schedule slips and
+/// the slip counts as latency).
+pub async fn fixed_rate<F, Fut>(rate: f64, duration: Duration, max_open: usize, send: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = u16> + Send + 'static,
+{
+    let send = Arc::new(send);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_open));
+    let started = Instant::now();
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for seq in 0..total {
+        let due = started + Duration::from_secs_f64(seq as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let send = Arc::clone(&send);
+        tasks.push(tokio::spawn(async move {
+            let status = send(seq).await;
+            drop(permit);
+            let done = Instant::now();
+            Shot {
+                status,
+                latency: done.saturating_duration_since(due),
+                seq,
+                done,
+            }
+        }));
+    }
+    let mut shots = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(s) = t.await {
+            shots.push(s);
+        }
+    }
+    Report {
+        shots,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Sends exactly `n` requests over `conns` loops, as fast as answered.
+pub async fn exactly<F, Fut>(n: u64, conns: usize, send: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = u16> + Send,
+{
+    let send = Arc::new(send);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (send, next) = (Arc::clone(&send), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            let mut shots = Vec::new();
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= n {
+                    return shots;
+                }
+                let t = Instant::now();
+                let status = send(seq).await;
+                let done = Instant::now();
+                shots.push(Shot {
+                    status,
+                    latency: done - t,
+                    seq,
+                    done,
+                });
+            }
+        }));
+    }
+    let mut shots = Vec::new();
+    for t in tasks {
+        if let Ok(mut s) = t.await {
+            shots.append(&mut s);
+        }
+    }
+    Report {
+        shots,
+        elapsed: started.elapsed(),
+    }
+}

@@ -1,0 +1,780 @@
+//! `gancho-bench`: measures gancho end to end over loopback, next to a
+//! parse-only baseline on the same HTTP stack in the same run, and writes
+//! the table into BENCHMARKS.md. `cargo run --release -p gancho-bench -- all`
+//! (add `--database-url postgres://…` for PostgreSQL too, `--quick` for the
+//! CI smoke run, which checks answers, the ledger and deliveries but no timing).
+
+mod load;
+mod server;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use hmac::{Hmac, Mac};
+
+use load::{exactly, fixed_rate, percentile, saturate, Report};
+use server::{Process, Receiver, Setup, HOTTOK, KIWIFY_TOKEN};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks gancho against a parse-only baseline and writes BENCHMARKS.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Every scenario, on SQLite (and on PostgreSQL with --database-url).
+    All {
+        /// A short run of each scenario that checks correctness, not speed.
+        #[arg(long)]
+        quick: bool,
+        /// A PostgreSQL server (admin URL) to run the scenarios on too; each
+        /// run gets a fresh database there.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Runs per figure (the table shows the median, min and max).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The gancho binary (default: build and use target/release/gancho).
+        #[arg(long)]
+        gancho: Option<PathBuf>,
+        /// Where to write the results (default: BENCHMARKS.md at the root).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The parse-only baseline server (started by `all`).
+    BaselineServer,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::BaselineServer => server::run_baseline().await,
+        Cmd::All {
+            quick,
+            database_url,
+            runs,
+            gancho,
+            out,
+        } => {
+            let bin = match gancho {
+                Some(b) => b,
+                None => build_gancho()?,
+            };
+            let plan = Plan::new(quick, if quick { 1 } else { runs.max(1) });
+            let mut rows = Vec::new();
+            rows.extend(run_backend(&bin, &plan, Backend::Sqlite).await?);
+            if let Some(admin) = database_url {
+                rows.extend(run_backend(&bin, &plan, Backend::Postgres(admin)).await?);
+            }
+            let table = render(&rows);
+            progress(&format!("\n{table}"));
+            if !quick {
+                let out = out.unwrap_or_else(|| root().join("BENCHMARKS.md"));
+                write_results(&out, &table)?;
+                progress(&format!("wrote {}", out.display()));
+            }
+            // Each row's runs were checked: answers, ledger and deliveries.
+            let checked: usize = rows.iter().map(|r| r.values.len().max(1)).sum();
+            progress("bench: every request answered 200, every acknowledged call in the ledger, every event delivered");
+            progress(&format!("bench: {checked} passed, 0 failed"));
+            Ok(())
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+#[allow(clippy::print_stderr)] // a command-line tool's progress
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+fn build_gancho() -> anyhow::Result<PathBuf> {
+    progress("building gancho (release)…");
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "gancho",
+            "--bin",
+            "gancho",
+            "--quiet",
+        ])
+        .current_dir(root())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p gancho failed");
+    }
+    Ok(root().join("target/release/gancho"))
+}
+
+/// Durations and sizes of one invocation.
+struct Plan {
+    runs: usize,
+    load: Duration,
+    conns: usize,
+    /// Sales posted for the delivery-throughput scenarios.
+    backlog_sales: usize,
+    quick: bool,
+}
+
+impl Plan {
+    fn new(quick: bool, runs: usize) -> Self {
+        Self {
+            runs,
+            load: if quick {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_secs(10)
+            },
+            conns: 64,
+            backlog_sales: if quick { 100 } else { 2000 },
+            quick,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// Inbound rates for the fixed-rate scenario (DESIGN targets).
+    fn fixed_rate(&self, quick: bool) -> f64 {
+        match (self, quick) {
+            (_, true) => 100.0,
+            (Self::Sqlite, false) => 2000.0,
+            (Self::Postgres(_), false) => 1000.0,
+        }
+    }
+}
+
+/// A fresh database for one server: a file in `dir`, or a new PostgreSQL database.
+struct Database {
+    url: String,
+    admin: Option<(String, String)>,
+}
+
+impl Database {
+    async fn create(backend: &Backend, dir: &Path) -> anyhow::Result<Self> {
+        match backend {
+            Backend::Sqlite => Ok(Self {
+                url: format!("sqlite://{}", dir.join("gancho.db").display()),
+                admin: None,
+            }),
+            Backend::Postgres(admin) => {
+                let name = format!("gancho_bench_{}", std::process::id())
+                    + &format!("_{}", Instant::now().elapsed().as_nanos());
+                let name = name.replace('-', "_");
+                let mut conn = sqlx::PgPool::connect(admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&conn)
+                    .await?;
+                conn.close().await;
+                conn = sqlx::PgPool::connect(admin).await?;
+                conn.close().await;
+                let mut url = admin.clone();
+                if let Some(i) = url.rfind('/') {
+                    url.truncate(i);
+                }
+                Ok(Self {
+                    url: format!("{url}/{name}"),
+                    admin: Some((admin.clone(), name)),
+                })
+            }
+        }
+    }
+
+    async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        let n: (i64,) = if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await?;
+            let n = sqlx::query_as(sql).fetch_one(&pool).await?;
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await?;
+            let n = sqlx::query_as(sql).fetch_one(&pool).await?;
+            pool.close().await;
+            n
+        };
+        Ok(n.0)
+    }
+
+    async fn drop_it(self) {
+        if let Some((admin, name)) = self.admin {
+            if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&pool)
+                    .await;
+                pool.close().await;
+            }
+        }
+    }
+}
+
+/// One figure of the table: a scenario's values over the runs.
+struct Row {
+    scenario: String,
+    backend: &'static str,
+    unit: &'static str,
+    values: Vec<f64>,
+    /// The baseline's median in the same run, for the ratio.
+    baseline: Option<f64>,
+    latency: Option<(Duration, Duration)>,
+}
+
+/// Requests that make unique sales from a sequence number.
+#[derive(Clone)]
+struct Sales {
+    hotmart: Arc<String>,
+    kiwify: Arc<String>,
+    tag: Arc<String>,
+}
+
+impl Sales {
+    fn new(tag: &str) -> anyhow::Result<Self> {
+        let hotmart = include_str!("../fixtures/hotmart_purchase_approved.json")
+            .replace("5f1c9a7e-0b3d-4e2a-9c1f-000000000000", "@ID@")
+            .replace("HP1234567890123", "@TX@")
+            .replace("maria.teste@example.com", "@EMAIL@")
+            .replace("SUBMT7X2", "@SUB@");
+        let kiwify = include_str!("../fixtures/kiwify_order_approved.json")
+            .replace("b6ba3959-30b5-44fc-a3e5-2c61e3d68ee5", "@TX@")
+            .replace("maria.teste@example.com", "@EMAIL@");
+        Ok(Self {
+            hotmart: Arc::new(hotmart),
+            kiwify: Arc::new(kiwify),
+            tag: Arc::new(tag.to_string()),
+        })
+    }
+
+    fn tx(&self, seq: u64) -> String {
+        format!("T{}{seq}", self.tag)
+    }
+
+    fn hotmart(&self, seq: u64) -> String {
+        let k = format!("{}{seq}", self.tag);
+        self.hotmart
+            .replace("@ID@", &format!("e{k}"))
+            .replace("@TX@", &self.tx(seq))
+            .replace("@EMAIL@", &format!("b{k}@example.com"))
+            .replace("@SUB@", &format!("S{k}"))
+    }
+
+    fn kiwify(&self, seq: u64) -> String {
+        let k = format!("{}{seq}", self.tag);
+        self.kiwify
+            .replace("@TX@", &self.tx(seq))
+            .replace("@EMAIL@", &format!("b{k}@example.com"))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Gateway {
+    Hotmart,
+    Kiwify,
+}
+
+/// Posts sale `seq`; returns the status (0 on a transport error).
+async fn post_sale(
+    client: &reqwest::Client,
+    url: &str,
+    sales: &Sales,
+    gw: Gateway,
+    seq: u64,
+) -> u16 {
+    let req = match gw {
+        Gateway::Hotmart => client
+            .post(url)
+            .header("x-hotmart-hottok", HOTTOK)
+            .body(sales.hotmart(seq)),
+        Gateway::Kiwify => {
+            let body = sales.kiwify(seq);
+            let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(KIWIFY_TOKEN.as_bytes()) else {
+                return 0;
+            };
+            mac.update(body.as_bytes());
+            let signature = hex::encode(mac.finalize().into_bytes());
+            client
+                .post(format!(
+                    "{url}{}signature={signature}",
+                    if url.contains('?') { '&' } else { '?' }
+                ))
+                .body(body)
+        }
+    };
+    match req.header("content-type", "application/json").send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            if status != 200 && std::env::var_os("GANCHO_BENCH_DEBUG").is_some() {
+                progress(&format!("{status}: {}", r.text().await.unwrap_or_default()));
+            }
+            status
+        }
+        Err(_) => 0,
+    }
+}
+
+fn client(conns: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// A gancho on a fresh database, set up, with the receiver it may need.
+struct Server {
+    process: Process,
+    setup: Setup,
+    db: Database,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(bin: &Path, backend: &Backend) -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let db = Database::create(backend, dir.path()).await?;
+    let process = server::gancho(bin, &db.url, dir.path())?;
+    let setup = server::set_up(&client(4)?, &process.addr).await?;
+    Ok(Server {
+        process,
+        setup,
+        db,
+        _dir: dir,
+    })
+}
+
+/// Checks that every `200` is a processed sale in the ledger.
+async fn check_ledger(db: &Database, report: &Report) -> anyhow::Result<()> {
+    let failed: Vec<u16> = report
+        .shots
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| *s != 200)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} requests not answered 200 (first: {})",
+            failed.len(),
+            failed[0]
+        );
+    }
+    let stored = db.count("SELECT COUNT(*) FROM processed_events").await?;
+    if stored != report.ok() as i64 {
+        bail!(
+            "{} sales acknowledged but {stored} in the ledger",
+            report.ok()
+        );
+    }
+    Ok(())
+}
+
+async fn run_backend(bin: &Path, plan: &Plan, backend: Backend) -> anyhow::Result<Vec<Row>> {
+    let name = backend.name();
+    let mut inbound: HashMap<&str, Vec<Report>> = HashMap::new();
+    let mut baseline = Vec::new();
+    let mut rss = (Vec::new(), Vec::new());
+    let mut outbound: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut delays: Vec<(Duration, Duration)> = Vec::new();
+    for run in 0..plan.runs {
+        progress(&format!("{name}: run {} of {}", run + 1, plan.runs));
+        baseline.push(run_baseline(plan).await?);
+        for (label, gw, fixed) in [
+            ("Hotmart, per-URL", Gateway::Hotmart, false),
+            ("Kiwify (HMAC), per-URL", Gateway::Kiwify, false),
+            ("Hotmart, global URL", Gateway::Hotmart, false),
+            ("Hotmart, fixed rate", Gateway::Hotmart, true),
+        ] {
+            let server = start(bin, &backend).await?;
+            if label == "Hotmart, per-URL" {
+                rss.0.push(server.process.rss_mib().0);
+            }
+            let path = match (gw, label.contains("global")) {
+                (_, true) => server.setup.global_path.clone(),
+                (Gateway::Hotmart, _) => server.setup.hotmart_path.clone(),
+                (Gateway::Kiwify, _) => server.setup.kiwify_path.clone(),
+            };
+            let report = inbound_load(
+                plan,
+                &server,
+                &path,
+                gw,
+                fixed.then(|| backend.fixed_rate(plan.quick)),
+            )
+            .await?;
+            check_ledger(&server.db, &report)
+                .await
+                .with_context(|| format!("{name}, {label}"))?;
+            rss.1.push(server.process.rss_mib().1);
+            progress(&format!(
+                "  {label}: {:.0}/s, p50 {:?}, p99 {:?}",
+                report.rate(),
+                report.percentile(50.0),
+                report.percentile(99.0)
+            ));
+            inbound.entry(label).or_default().push(report);
+            server.db.drop_it().await;
+        }
+        for endpoints in [1usize, 10] {
+            let rate = drain(plan, bin, &backend, endpoints).await?;
+            progress(&format!(
+                "  deliveries to {endpoints} endpoint(s): {rate:.0}/s"
+            ));
+            outbound
+                .entry(if endpoints == 1 { "1" } else { "10" })
+                .or_default()
+                .push(rate);
+        }
+        let d = event_to_delivery(plan, bin, &backend).await?;
+        progress(&format!(
+            "  event to delivery at 500 events/s: p50 {:?}, p99 {:?}",
+            d.0, d.1
+        ));
+        delays.push(d);
+    }
+    let base_rates: Vec<f64> = baseline.iter().map(Report::rate).collect();
+    let base = median(&base_rates);
+    let mut rows = vec![Row {
+        scenario: "Baseline: parse JSON, answer 200 (64 connections)".into(),
+        backend: name,
+        unit: "req/s",
+        values: base_rates,
+        baseline: Some(base),
+        latency: Some(median_latency(&baseline)),
+    }];
+    for (label, title) in [
+        (
+            "Hotmart, per-URL",
+            "Inbound Hotmart approvals, saturation (64 connections)",
+        ),
+        (
+            "Kiwify (HMAC), per-URL",
+            "Inbound Kiwify approvals (HMAC-SHA1), saturation",
+        ),
+        (
+            "Hotmart, global URL",
+            "Inbound Hotmart on the global URL (detection, external ids), saturation",
+        ),
+    ] {
+        let reports = &inbound[label];
+        rows.push(Row {
+            scenario: title.into(),
+            backend: name,
+            unit: "req/s",
+            values: reports.iter().map(Report::rate).collect(),
+            baseline: Some(base),
+            latency: Some(median_latency(reports)),
+        });
+    }
+    let fixed = &inbound["Hotmart, fixed rate"];
+    rows.push(Row {
+        scenario: format!(
+            "Inbound Hotmart at a fixed {:.0}/s",
+            backend.fixed_rate(plan.quick)
+        ),
+        backend: name,
+        unit: "req/s",
+        values: fixed.iter().map(Report::rate).collect(),
+        baseline: None,
+        latency: Some(median_latency(fixed)),
+    });
+    for (key, title) in [
+        (
+            "1",
+            "Deliveries end to end (sales posted, 3 events each) to 1 endpoint",
+        ),
+        ("10", "Deliveries end to end to 10 endpoints"),
+    ] {
+        rows.push(Row {
+            scenario: title.into(),
+            backend: name,
+            unit: "deliveries/s",
+            values: outbound[key].clone(),
+            baseline: None,
+            latency: None,
+        });
+    }
+    let mut p50: Vec<Duration> = delays.iter().map(|d| d.0).collect();
+    let mut p99: Vec<Duration> = delays.iter().map(|d| d.1).collect();
+    rows.push(Row {
+        scenario: "Event to delivery at 500 events/s (latency only)".into(),
+        backend: name,
+        unit: "",
+        values: Vec::new(),
+        baseline: None,
+        latency: Some((percentile(&mut p50, 50.0), percentile(&mut p99, 50.0))),
+    });
+    rows.push(Row {
+        scenario: "RSS idle / peak (MiB)".into(),
+        backend: name,
+        unit: "MiB",
+        values: vec![median(&rss.0), rss.1.iter().copied().fold(0.0, f64::max)],
+        baseline: None,
+        latency: None,
+    });
+    Ok(rows)
+}
+
+async fn run_baseline(plan: &Plan) -> anyhow::Result<Report> {
+    let me = std::env::current_exe()?;
+    let process = server::spawn(&me, &["baseline-server"], &[])?;
+    let client = client(plan.conns)?;
+    let sales = Sales::new("base")?;
+    let url = format!("http://{}/in/x/y", process.addr);
+    let report = saturate(plan.conns, plan.load, move |seq| {
+        let (client, url, sales) = (client.clone(), url.clone(), sales.clone());
+        async move { post_sale(&client, &url, &sales, Gateway::Hotmart, seq).await }
+    })
+    .await;
+    progress(&format!("  baseline: {:.0}/s", report.rate()));
+    Ok(report)
+}
+
+async fn inbound_load(
+    plan: &Plan,
+    server: &Server,
+    path: &str,
+    gw: Gateway,
+    rate: Option<f64>,
+) -> anyhow::Result<Report> {
+    let client = client(plan.conns)?;
+    let sales = Sales::new("i")?;
+    let url = format!("http://{}{path}", server.process.addr);
+    let send = move |seq| {
+        let (client, url, sales) = (client.clone(), url.clone(), sales.clone());
+        async move { post_sale(&client, &url, &sales, gw, seq).await }
+    };
+    Ok(match rate {
+        None => saturate(plan.conns, plan.load, send).await,
+        Some(rate) => fixed_rate(rate, plan.load, 1024, send).await,
+    })
+}
+
+/// Posts sales as fast as they are answered with `endpoints` endpoints
+/// subscribed, and times from the first sale to the last delivery's
+/// arrival: deliveries per second end to end, through the real worker.
+async fn drain(
+    plan: &Plan,
+    bin: &Path,
+    backend: &Backend,
+    endpoints: usize,
+) -> anyhow::Result<f64> {
+    let server = start(bin, backend).await?;
+    let receiver = Receiver::spawn().await?;
+    let addr = server.process.addr.clone();
+    let api = reqwest::Client::new();
+    server::add_endpoints(
+        &api,
+        &addr,
+        endpoints,
+        &receiver.url,
+        &["purchase.approved", "access.granted"],
+    )
+    .await?;
+    let sales_n = plan.backlog_sales as u64;
+    let client = client(16)?;
+    let sales = Sales::new("d")?;
+    let url = format!("http://{addr}{}", server.setup.hotmart_path);
+    let started = Instant::now();
+    let report = exactly(sales_n, 16, move |seq| {
+        let (client, url, sales) = (client.clone(), url.clone(), sales.clone());
+        async move { post_sale(&client, &url, &sales, Gateway::Hotmart, seq).await }
+    })
+    .await;
+    check_ledger(&server.db, &report)
+        .await
+        .context("drain: inbound")?;
+    let expected = server.db.count("SELECT COUNT(*) FROM deliveries").await? as usize;
+    let deadline = started + Duration::from_secs(300);
+    while receiver.counts().0 < expected {
+        if Instant::now() > deadline {
+            bail!(
+                "drain: {} of {expected} deliveries arrived",
+                receiver.counts().0
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let pending = server
+        .db
+        .count("SELECT COUNT(*) FROM deliveries WHERE status <> 'success'")
+        .await?;
+    wait_recorded(&server.db, pending).await?;
+    server.db.drop_it().await;
+    Ok(expected as f64 / elapsed.as_secs_f64())
+}
+
+async fn wait_recorded(db: &Database, mut pending: i64) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pending = db
+            .count("SELECT COUNT(*) FROM deliveries WHERE status <> 'success'")
+            .await?;
+    }
+    bail!("{pending} deliveries were received but not recorded as delivered")
+}
+
+/// Posts approvals at a fixed rate to an endpoint sent `purchase.approved`
+/// only (so events/s = sales/s); returns the event-to-delivery p50 and p99,
+/// from each sale's `200` to its delivery's arrival.
+async fn event_to_delivery(
+    plan: &Plan,
+    bin: &Path,
+    backend: &Backend,
+) -> anyhow::Result<(Duration, Duration)> {
+    let server = start(bin, backend).await?;
+    let receiver = Receiver::spawn().await?;
+    let addr = server.process.addr.clone();
+    server::add_endpoints(
+        &reqwest::Client::new(),
+        &addr,
+        1,
+        &receiver.url,
+        &["purchase.approved"],
+    )
+    .await?;
+    let rate = if plan.quick { 100.0 } else { 500.0 };
+    let report = inbound_load(
+        plan,
+        &server,
+        &server.setup.hotmart_path,
+        Gateway::Hotmart,
+        Some(rate),
+    )
+    .await?;
+    check_ledger(&server.db, &report)
+        .await
+        .context("event to delivery")?;
+    let sales = Sales::new("i")?;
+    let acked: HashMap<String, Instant> = report
+        .shots
+        .iter()
+        .map(|s| (sales.tx(s.seq), s.done))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while receiver.counts().0 < acked.len() {
+        if Instant::now() > deadline {
+            bail!(
+                "event to delivery: {} of {} delivered",
+                receiver.counts().0,
+                acked.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut d = receiver.delays(&acked);
+    server.db.drop_it().await;
+    Ok((percentile(&mut d, 50.0), percentile(&mut d, 99.0)))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn median_latency(reports: &[Report]) -> (Duration, Duration) {
+    let mut p50: Vec<Duration> = reports.iter().map(|r| r.percentile(50.0)).collect();
+    let mut p99: Vec<Duration> = reports.iter().map(|r| r.percentile(99.0)).collect();
+    (percentile(&mut p50, 50.0), percentile(&mut p99, 50.0))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | backend | median | min | max | ratio to baseline | p50 | p99 |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        let (med, min, max) = if r.unit == "MiB" {
+            (
+                format!("{:.1} / {:.1} MiB", r.values[0], r.values[1]),
+                String::new(),
+                String::new(),
+            )
+        } else if r.values.is_empty() {
+            (String::new(), String::new(), String::new())
+        } else {
+            let min = r.values.iter().copied().fold(f64::MAX, f64::min);
+            let max = r.values.iter().copied().fold(0.0, f64::max);
+            (
+                format!("{:.0} {}", median(&r.values), r.unit),
+                format!("{min:.0}"),
+                format!("{max:.0}"),
+            )
+        };
+        let ratio = match (r.baseline, r.values.is_empty() || r.unit == "MiB") {
+            (Some(b), false) if b > 0.0 => format!("{:.3}×", median(&r.values) / b),
+            _ => String::new(),
+        };
+        let (p50, p99) = r
+            .latency
+            .map_or((String::new(), String::new()), |(a, b)| (ms(a), ms(b)));
+        out.push_str(&format!(
+            "| {} | {} | {med} | {min} | {max} | {ratio} | {p50} | {p99} |\n",
+            r.scenario, r.backend
+        ));
+    }
+    out
+}
+
+/// Replaces the generated part of BENCHMARKS.md (between its markers),
+/// keeping the hand-written analysis around it.
+fn write_results(path: &Path, table: &str) -> anyhow::Result<()> {
+    const BEGIN: &str = "<!-- gancho-bench:begin -->";
+    const END: &str = "<!-- gancho-bench:end -->";
+    let machine = machine();
+    let generated = format!(
+        "{BEGIN}\nCommand: `cargo run --release -p gancho-bench -- all` ({machine}).\n\n{table}{END}"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (text.find(BEGIN), text.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{generated}{}", &text[..b], &text[e + END.len()..])
+        }
+        _ => format!("# Benchmarks\n\n{generated}\n"),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    format!("{cores} cores, {mem_gib:.0} GiB memory")
+}
