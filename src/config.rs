@@ -58,7 +58,9 @@ pub struct Config {
     /// `GANCHO_DELIVERY_TIMEOUT`: outbound request timeout (default `10s`).
     pub delivery_timeout: Duration,
     /// `GANCHO_ENDPOINT_MAX_IN_FLIGHT`: deliveries one endpoint may have in
-    /// flight at once, across instances, unless it sets its own (default 4).
+    /// flight at once, across instances, unless it sets its own (default
+    /// 16: a quarter of the worker's 64 slots, so a hung endpoint leaves the
+    /// rest to the others, and a fast one still gets enough to keep up).
     pub endpoint_max_in_flight: u32,
     /// `GANCHO_BREAKER_COOLDOWN`: how long an endpoint that stopped
     /// answering waits, its deliveries unattempted, before one probe (default `30s`).
@@ -94,7 +96,7 @@ const VARS: [(&str, &str); 15] = [
     ("GANCHO_ADMIN_TOKEN", ""),
     ("GANCHO_RETRY_SCHEDULE", "0s,1m,5m,30m,2h"),
     ("GANCHO_DELIVERY_TIMEOUT", "10s"),
-    ("GANCHO_ENDPOINT_MAX_IN_FLIGHT", "4"),
+    ("GANCHO_ENDPOINT_MAX_IN_FLIGHT", "16"),
     ("GANCHO_BREAKER_COOLDOWN", "30s"),
     ("GANCHO_RETENTION_DAYS", "60"),
     ("GANCHO_ALLOW_PRIVATE_TARGETS", "false"),

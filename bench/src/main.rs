@@ -135,13 +135,14 @@ impl Plan {
     fn new(quick: bool, runs: usize) -> Self {
         Self {
             runs,
+            // Three runs of everything on both backends stay under 10 minutes.
             load: if quick {
                 Duration::from_secs(2)
             } else {
-                Duration::from_secs(10)
+                Duration::from_secs(5)
             },
             conns: 64,
-            backlog_sales: if quick { 100 } else { 2000 },
+            backlog_sales: if quick { 100 } else { 1000 },
             quick,
         }
     }

@@ -49,7 +49,7 @@ pub struct EndpointIn {
     /// Deliveries to this endpoint are paced to this rate (never dropped).
     pub rate_limit_per_second: Option<u32>,
     /// At most this many deliveries to this endpoint in flight at once
-    /// (1 to 64; default `GANCHO_ENDPOINT_MAX_IN_FLIGHT`, 4).
+    /// (1 to 64; default `GANCHO_ENDPOINT_MAX_IN_FLIGHT`, 16).
     pub max_in_flight: Option<u32>,
     #[serde(default = "yes")]
     pub enabled: bool,

@@ -42,6 +42,8 @@ pub const BREAKER_THRESHOLD: u32 = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most of a response body kept on the attempt.
 const MAX_RESPONSE_BODY: usize = 4096;
+/// The longest a finished send waits to be recorded with others.
+const RECORD_AFTER: Duration = Duration::from_millis(5);
 /// How often an idle worker looks for due deliveries (it is also woken on new ones).
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
@@ -178,7 +180,11 @@ fn breaker_updates(
     let open_until = now
         + chrono::Duration::from_std(ctx.breaker_cooldown).unwrap_or(chrono::Duration::seconds(30));
     let mut updates: Vec<HealthUpdate> = Vec::new();
+    let mut healthy_before: Vec<EndpointId> = Vec::new();
     for (d, s) in done.iter_mut() {
+        if d.endpoint.health == Default::default() && !healthy_before.contains(&d.endpoint.id) {
+            healthy_before.push(d.endpoint.id.clone());
+        }
         let reached = s.http_status.is_some();
         if !reached && !s.is_unreachable {
             continue; // not the endpoint's doing (a bad URL, a blocked address)
@@ -231,6 +237,8 @@ fn breaker_updates(
             });
         }
     }
+    // An answer from an endpoint that was healthy when claimed changes nothing.
+    updates.retain(|u| !(u.is_reset && u.failures == 0 && healthy_before.contains(&u.endpoint_id)));
     updates
 }
 
@@ -482,7 +490,11 @@ fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) ->
 
 /// Sends until `token` is cancelled: claims as slots free up (and when
 /// woken by new deliveries, or every `IDLE_POLL`), records sends as they
-/// finish. On cancellation it finishes and records what is in flight.
+/// finish. Claims and records are batched (each is a transaction, and on
+/// SQLite a commit is an fsync): a claim waits until half the slots are
+/// free unless nothing is in flight, and finished sends are recorded once
+/// half a batch is waiting, `RECORD_AFTER` has passed, or nothing else is
+/// in flight. On cancellation it finishes and records what is in flight.
 pub async fn run(
     ctx: WorkerContext,
     clock: Arc<dyn Clock>,
@@ -491,12 +503,23 @@ pub async fn run(
 ) {
     let ctx = Arc::new(ctx);
     let mut in_flight: JoinSet<Done> = JoinSet::new();
+    let mut finished: Vec<Result<Done, tokio::task::JoinError>> = Vec::new();
+    let mut first_finished = tokio::time::Instant::now();
+    let half = BATCH as usize / 2;
+    // Whether a claim may find work: after a wake, a poll tick, a record
+    // (which frees leases), or a claim that came back full. A claim that
+    // finds nothing still takes SQLite's write lock, so it is not repeated
+    // on every finished send.
+    let mut may_find_work = true;
     while !token.is_cancelled() {
-        let room = (BATCH as usize).saturating_sub(in_flight.len());
-        if room > 0 {
+        // Finished but unrecorded sends still hold their leases: count them.
+        let room = (BATCH as usize).saturating_sub(in_flight.len() + finished.len());
+        if may_find_work && (room >= half || (in_flight.is_empty() && room > 0)) {
             let now = clock.now();
+            may_find_work = false;
             match claim(&ctx, now, room as u32).await {
                 Ok(Some(send)) => {
+                    may_find_work = send.len() >= room;
                     for d in send {
                         let ctx = Arc::clone(&ctx);
                         ctx.count_in_flight(&d.endpoint.id, 1);
@@ -510,24 +533,34 @@ pub async fn run(
                 Err(e) => tracing::error!(error = %e, "claiming deliveries failed; will retry"),
             }
         }
+        let record_at = first_finished + RECORD_AFTER;
         tokio::select! {
             _ = token.cancelled() => {}
-            Some(first) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let mut done = vec![first];
-                while let Some(more) = in_flight.try_join_next() {
-                    done.push(more);
+            Some(one) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if finished.is_empty() {
+                    first_finished = tokio::time::Instant::now();
                 }
-                record_finished(&ctx, done, clock.now()).await;
+                finished.push(one);
+                while let Some(more) = in_flight.try_join_next() {
+                    finished.push(more);
+                }
             }
-            _ = outbox.woken() => {}
-            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = tokio::time::sleep_until(record_at), if !finished.is_empty() => {}
+            _ = outbox.woken() => may_find_work = true,
+            _ = tokio::time::sleep(IDLE_POLL) => may_find_work = true,
+        }
+        let is_due = finished.len() >= half
+            || tokio::time::Instant::now() >= first_finished + RECORD_AFTER
+            || in_flight.is_empty();
+        if !finished.is_empty() && is_due {
+            record_finished(&ctx, std::mem::take(&mut finished), clock.now()).await;
+            may_find_work = true;
         }
     }
-    let mut done = Vec::new();
-    while let Some(finished) = in_flight.join_next().await {
-        done.push(finished);
+    while let Some(one) = in_flight.join_next().await {
+        finished.push(one);
     }
-    record_finished(&ctx, done, clock.now()).await;
+    record_finished(&ctx, finished, clock.now()).await;
 }
 
 /// Records sends that finished; a task that panicked is left to its lease.

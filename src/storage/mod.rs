@@ -367,6 +367,8 @@ pub struct HealthUpdate {
 /// endpoint with room before anyone's second (`rank`), so one endpoint's
 /// backlog never crowds out the others; `room` is the endpoint's cap (one
 /// while its breaker is half-open) less what any instance holds leased.
+/// Each endpoint's candidates are its 64 oldest due deliveries (an index
+/// range, `deliveries_endpoint_due`), so a large backlog costs no more.
 /// `$1` lease end, `$2` now, `$3` limit, `$4` default cap. PostgreSQL
 /// locks the chosen rows too (`{lock}`); SQLite's one writer needs nothing.
 pub(crate) const CLAIM_RANKED: &str = "
@@ -383,9 +385,12 @@ pub(crate) const CLAIM_RANKED: &str = "
     ), ranked AS (
         SELECT d.id, d.next_attempt_at, o.room,
                ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
-        FROM deliveries d JOIN open_endpoints o ON o.id = d.endpoint_id
-        WHERE d.status = 'pending' AND d.next_attempt_at <= $2
-          AND (d.lease_until IS NULL OR d.lease_until <= $2) AND o.room > 0
+        FROM open_endpoints o JOIN deliveries d ON d.id IN (
+            SELECT c.id FROM deliveries c
+            WHERE c.endpoint_id = o.id AND c.status = 'pending' AND c.next_attempt_at <= $2
+              AND (c.lease_until IS NULL OR c.lease_until <= $2)
+            ORDER BY c.next_attempt_at LIMIT 64)
+        WHERE o.room > 0
     )
     UPDATE deliveries SET lease_until = $1 WHERE id IN (
         SELECT id FROM deliveries WHERE id IN (

@@ -552,6 +552,11 @@ async fn the_queue_panel_counts_each_state() {
         app.api(Method::POST, &format!("/endpoints/{ep}/test"), None, 202)
             .await;
     }
+    // The failing one's first attempt is over (it may come after the ok one's).
+    app.wait_until(&format!("/endpoints/{bad_ep}/deliveries"), |d| {
+        d["items"][0]["attempts"] == 1 && d["items"][0]["status"] == "pending"
+    })
+    .await;
     let q = app
         .wait_until("/queue", |q| q["done"] == 1 && q["waiting"] == 2)
         .await;
