@@ -15,6 +15,9 @@ use crate::helpers::receiver::Receiver;
 use crate::instances::{post, sale, setup, TOKEN};
 
 const SALES: usize = 200;
+/// The send timeout the tests set, and gancho's default per-endpoint cap.
+const TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_IN_FLIGHT: usize = 16;
 
 /// The settings both tests run with: a short send timeout and retry
 /// schedule, and a breaker that probes again after a second.
@@ -22,7 +25,7 @@ fn settings(db_url: &Option<String>) -> Vec<(&str, &str)> {
     let mut env = vec![
         ("GANCHO_ADMIN_TOKEN", TOKEN),
         ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
-        ("GANCHO_DELIVERY_TIMEOUT", "3s"),
+        ("GANCHO_DELIVERY_TIMEOUT", "3s"), // TIMEOUT
         ("GANCHO_RETRY_SCHEDULE", "0s,1s,1s,1s,1s,1s,1s,1s,1s,1s"),
         ("GANCHO_BREAKER_COOLDOWN", "1s"),
         ("GANCHO_LOG", "warn,gancho::app=info"),
@@ -93,6 +96,27 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
+/// The most requests `receiver` was holding unanswered at one moment (each
+/// hung request is held until the sender gives up after `timeout`).
+fn most_at_once(receiver: &Receiver, timeout: Duration) -> usize {
+    let hung: Vec<Instant> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.is_hung)
+        .map(|r| r.at)
+        .collect();
+    // A little under the timeout: the sender's clock started before arrival.
+    let window = timeout.saturating_sub(Duration::from_millis(200));
+    hung.iter()
+        .map(|start| {
+            hung.iter()
+                .filter(|t| **t >= *start && **t < *start + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Waits (bounded) until `receiver` answered `n` distinct deliveries.
 async fn wait_answered(receiver: &Receiver, n: usize, within: Duration) -> usize {
     let started = Instant::now();
@@ -126,6 +150,7 @@ async fn hung_and_healthy(addrs: &[String], label: &str, is_hanging: bool) {
     let acked = post_sales(&client, addrs, &path).await;
     let healthy_got = wait_answered(&healthy, SALES, Duration::from_secs(120)).await;
     let lat = latencies(&healthy, &acked);
+    let most_held = most_at_once(&hung, TIMEOUT);
     hung.hang(false);
     let hung_got = wait_answered(&hung, SALES, Duration::from_secs(90)).await;
 
@@ -148,6 +173,10 @@ async fn hung_and_healthy(addrs: &[String], label: &str, is_hanging: bool) {
     assert_eq!(
         hung_got, SALES,
         "every delivery to the hung endpoint arrives once it answers"
+    );
+    assert!(
+        most_held <= MAX_IN_FLIGHT,
+        "the hung endpoint held at most {MAX_IN_FLIGHT} sends at once, across instances: {most_held}"
     );
 }
 
