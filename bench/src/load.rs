@@ -60,17 +60,43 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = u16> + Send,
 {
+    let deadline = Instant::now() + duration;
+    closed_loop(conns, send, move |_| Instant::now() < deadline).await
+}
+
+/// Sends exactly `n` requests over `conns` loops, as fast as answered.
+pub async fn exactly<F, Fut>(n: u64, conns: usize, send: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = u16> + Send,
+{
+    closed_loop(conns, send, move |seq| seq < n).await
+}
+
+/// `conns` loops sending requests numbered in order, while `go_on(seq)`.
+async fn closed_loop<F, Fut>(
+    conns: usize,
+    send: F,
+    go_on: impl Fn(u64) -> bool + Send + Sync + 'static,
+) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = u16> + Send,
+{
     let send = Arc::new(send);
+    let go_on = Arc::new(go_on);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + duration;
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let (send, next) = (Arc::clone(&send), Arc::clone(&next));
+        let (send, go_on, next) = (Arc::clone(&send), Arc::clone(&go_on), Arc::clone(&next));
         tasks.push(tokio::spawn(async move {
             let mut shots = Vec::new();
-            while Instant::now() < deadline {
+            loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
+                if !go_on(seq) {
+                    return shots;
+                }
                 let t = Instant::now();
                 let status = send(seq).await;
                 let done = Instant::now();
@@ -81,7 +107,6 @@ where
                     done,
                 });
             }
-            shots
         }));
     }
     let mut shots = Vec::new();
@@ -132,49 +157,6 @@ where
     for t in tasks {
         if let Ok(s) = t.await {
             shots.push(s);
-        }
-    }
-    Report {
-        shots,
-        elapsed: started.elapsed(),
-    }
-}
-
-/// Sends exactly `n` requests over `conns` loops, as fast as answered.
-pub async fn exactly<F, Fut>(n: u64, conns: usize, send: F) -> Report
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = u16> + Send,
-{
-    let send = Arc::new(send);
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let (send, next) = (Arc::clone(&send), Arc::clone(&next));
-        tasks.push(tokio::spawn(async move {
-            let mut shots = Vec::new();
-            loop {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                if seq >= n {
-                    return shots;
-                }
-                let t = Instant::now();
-                let status = send(seq).await;
-                let done = Instant::now();
-                shots.push(Shot {
-                    status,
-                    latency: done - t,
-                    seq,
-                    done,
-                });
-            }
-        }));
-    }
-    let mut shots = Vec::new();
-    for t in tasks {
-        if let Ok(mut s) = t.await {
-            shots.append(&mut s);
         }
     }
     Report {
