@@ -139,6 +139,25 @@ async fn a_full_disk_answers_503_until_space_is_freed_and_every_200_is_stored() 
     let (ready, why) = readyz(&client, &addr).await;
     assert_eq!(ready, 503, "/readyz while the disk is full: {why}");
     assert!(why.contains("disk full"), "{why}");
+    // An authentic call gancho ignores is answered 200 only once its log
+    // entry (what lets it be reprocessed) is stored: here it cannot be.
+    let ignored = client
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("x-hotmart-hottok", HOTTOK)
+        .body(
+            load("hotmart", "purchase_approved")
+                .edit(|v| v["event"] = json!("CLUB_FIRST_ACCESS"))
+                .body,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ignored.status().as_u16(),
+        503,
+        "an ignored call whose log entry was not stored"
+    );
     let product = client
         .post(format!("http://{addr}/api/v1/products"))
         .bearer_auth(TOKEN)
