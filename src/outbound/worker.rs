@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
+use futures_util::FutureExt;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -288,16 +289,22 @@ struct Sent {
     is_unreachable: bool,
 }
 
+impl Sent {
+    fn failed(error: &str, duration_ms: i64) -> Self {
+        Self {
+            http_status: None,
+            body: None,
+            duration_ms,
+            error: Some(error.to_string()),
+            retry_after: None,
+            is_unreachable: false,
+        }
+    }
+}
+
 async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Sent {
     let started = Instant::now();
-    let failed = |error: String| Sent {
-        http_status: None,
-        body: None,
-        duration_ms: elapsed_ms(started),
-        error: Some(error),
-        retry_after: None,
-        is_unreachable: false,
-    };
+    let failed = |error: String| Sent::failed(&error, elapsed_ms(started));
     let url = match reqwest::Url::parse(&d.endpoint.url) {
         Ok(url) => url,
         Err(e) => return failed(format!("invalid url: {e}")),
@@ -505,6 +512,11 @@ pub async fn run(
     let mut in_flight: JoinSet<Done> = JoinSet::new();
     let mut finished: Vec<Result<Done, tokio::task::JoinError>> = Vec::new();
     let mut first_finished = tokio::time::Instant::now();
+    // Deliveries this worker holds (sending, or sent and not yet recorded).
+    // A claim can return one again if its lease ran out meanwhile (a stalled
+    // record, a clock that jumped); sending it twice at once would also put
+    // it twice in one record batch.
+    let mut held: std::collections::HashSet<crate::ids::DeliveryId> = Default::default();
     let half = BATCH as usize / 2;
     // Whether a claim may find work: after a wake, a poll tick, a record
     // (which frees leases), or a claim that came back full. A claim that
@@ -521,10 +533,20 @@ pub async fn run(
                 Ok(Some(send)) => {
                     may_find_work = send.len() >= room;
                     for d in send {
+                        if !held.insert(d.delivery.id.clone()) {
+                            continue;
+                        }
                         let ctx = Arc::clone(&ctx);
                         ctx.count_in_flight(&d.endpoint.id, 1);
                         in_flight.spawn(async move {
-                            let sent = attempt(&ctx, &d, now).await;
+                            // A panic becomes a failed attempt, so the
+                            // delivery is recorded (and released) anyway.
+                            let sent = std::panic::AssertUnwindSafe(attempt(&ctx, &d, now))
+                                .catch_unwind()
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Sent::failed("internal error while sending", 0)
+                                });
                             (d, sent)
                         });
                     }
@@ -553,7 +575,11 @@ pub async fn run(
             || tokio::time::Instant::now() >= first_finished + RECORD_AFTER
             || in_flight.is_empty();
         if !finished.is_empty() && is_due {
-            record_finished(&ctx, std::mem::take(&mut finished), clock.now()).await;
+            let batch = std::mem::take(&mut finished);
+            for (d, _) in batch.iter().flatten() {
+                held.remove(&d.delivery.id);
+            }
+            record_finished(&ctx, batch, clock.now()).await;
             may_find_work = true;
         }
     }
