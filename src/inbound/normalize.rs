@@ -14,10 +14,51 @@ pub enum GatewayKind {
     Kiwify,
     Eduzz,
     Generic,
+    Stripe,
+    Asaas,
+    Pagarme,
+    Hubla,
+    Cakto,
+    Kirvano,
+    Greenn,
+    PerfectPay,
+    Ticto,
+    Monetizze,
+    Braip,
+    LastLink,
+    Tmb,
+    Payt,
+    HeroSpark,
+    DmGuru,
+    Xgrow,
+    Voomp,
 }
 
 impl GatewayKind {
-    pub const ALL: [GatewayKind; 4] = [Self::Hotmart, Self::Kiwify, Self::Eduzz, Self::Generic];
+    pub const ALL: [GatewayKind; 22] = [
+        Self::Hotmart,
+        Self::Kiwify,
+        Self::Eduzz,
+        Self::Generic,
+        Self::Stripe,
+        Self::Asaas,
+        Self::Pagarme,
+        Self::Hubla,
+        Self::Cakto,
+        Self::Kirvano,
+        Self::Greenn,
+        Self::PerfectPay,
+        Self::Ticto,
+        Self::Monetizze,
+        Self::Braip,
+        Self::LastLink,
+        Self::Tmb,
+        Self::Payt,
+        Self::HeroSpark,
+        Self::DmGuru,
+        Self::Xgrow,
+        Self::Voomp,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -25,6 +66,24 @@ impl GatewayKind {
             Self::Kiwify => "kiwify",
             Self::Eduzz => "eduzz",
             Self::Generic => "generic",
+            Self::Stripe => "stripe",
+            Self::Asaas => "asaas",
+            Self::Pagarme => "pagarme",
+            Self::Hubla => "hubla",
+            Self::Cakto => "cakto",
+            Self::Kirvano => "kirvano",
+            Self::Greenn => "greenn",
+            Self::PerfectPay => "perfectpay",
+            Self::Ticto => "ticto",
+            Self::Monetizze => "monetizze",
+            Self::Braip => "braip",
+            Self::LastLink => "lastlink",
+            Self::Tmb => "tmb",
+            Self::Payt => "payt",
+            Self::HeroSpark => "herospark",
+            Self::DmGuru => "dmguru",
+            Self::Xgrow => "xgrow",
+            Self::Voomp => "voomp",
         }
     }
 
@@ -308,6 +367,16 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2025-01-15T12:30:00+00:00");
         let t = sao_paulo_to_time("20250115 09:30:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2025-01-15T12:30:00+00:00");
+    }
+
+    #[test]
+    fn gateway_names_are_their_serialized_form() {
+        for g in GatewayKind::ALL {
+            let json = serde_json::to_value(g).unwrap();
+
+            assert_eq!(json, serde_json::json!(g.as_str()));
+            assert_eq!(GatewayKind::parse(g.as_str()), Some(g));
+        }
     }
 
     #[test]

@@ -42,19 +42,25 @@ pub struct CreatedKey {
 }
 
 /// A fresh secret for a gateway: `whsec_` + base64 of 32 random bytes for
-/// `generic` (Standard Webhooks), 32 random letters and digits otherwise.
+/// `generic` (Standard Webhooks), `gancho:` + a password for `pagarme` (its
+/// Basic auth user and password), 32 random letters and digits otherwise
+/// (URL-safe, for the gateways that carry it in `?token=`).
 pub fn generate_secret(gateway: GatewayKind) -> String {
+    let random = || -> String {
+        rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect()
+    };
     match gateway {
         GatewayKind::Generic => {
             let mut bytes = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut bytes);
             format!("whsec_{}", STANDARD.encode(bytes))
         }
-        _ => rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(32)
-            .map(char::from)
-            .collect(),
+        GatewayKind::Pagarme => format!("gancho:{}", random()),
+        _ => random(),
     }
 }
 
@@ -89,6 +95,21 @@ fn validate_secret(gateway: GatewayKind, secret: &str) -> Result<(), KeyError> {
             ));
         }
     }
+    // Stripe signs with the endpoint's secret as text, so any whsec_ value works.
+    if gateway == GatewayKind::Stripe && !secret.starts_with("whsec_") {
+        return Err(KeyError::Invalid(
+            "secret: a stripe key is the endpoint's signing secret, whsec_…".into(),
+        ));
+    }
+    if gateway == GatewayKind::Pagarme
+        && !secret
+            .split_once(':')
+            .is_some_and(|(user, pass)| !user.is_empty() && !pass.is_empty())
+    {
+        return Err(KeyError::Invalid(
+            "secret: a pagarme key is the webhook's Basic auth user:password".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -104,6 +125,12 @@ pub async fn create_key(
         Some(s) => {
             validate_secret(new.gateway, &s)?;
             s
+        }
+        // Stripe makes the secret; one made here could never match.
+        None if new.gateway == GatewayKind::Stripe => {
+            return Err(KeyError::Invalid(
+                "secret: paste the endpoint's signing secret (whsec_…) from Stripe".into(),
+            ))
         }
         None => generate_secret(new.gateway),
     };
@@ -198,5 +225,17 @@ mod tests {
         assert!(validate_secret(GatewayKind::Generic, "plain").is_err());
         assert!(validate_secret(GatewayKind::Hotmart, "plain").is_ok());
         assert!(validate_secret(GatewayKind::Hotmart, " padded ").is_err());
+    }
+
+    #[test]
+    fn stripe_and_pagarme_secrets_have_their_gateway_shape() {
+        assert!(validate_secret(GatewayKind::Stripe, "whsec_abc").is_ok());
+        assert!(validate_secret(GatewayKind::Stripe, "sk_live_abc").is_err());
+        assert!(validate_secret(GatewayKind::Pagarme, "user:pass").is_ok());
+        assert!(validate_secret(GatewayKind::Pagarme, "nopass:").is_err());
+        assert!(validate_secret(GatewayKind::Pagarme, "plain").is_err());
+        let generated = generate_secret(GatewayKind::Pagarme);
+        assert!(validate_secret(GatewayKind::Pagarme, &generated).is_ok());
+        assert!(generated.starts_with("gancho:"));
     }
 }

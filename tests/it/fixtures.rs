@@ -1,10 +1,10 @@
-//! Every fixture of hotmart, kiwify, eduzz and their legacy formats, posted
-//! to a real inbound URL, with the answer and the effect on the ledger.
+//! Every fixture of every gateway (and legacy format), posted to a real
+//! inbound URL, with the answer and the effect on the ledger.
 
 use serde_json::json;
 
 use crate::helpers::fixture::{self, load};
-use crate::helpers::TestApp;
+use crate::helpers::{fixture_time, TestApp};
 
 /// What a fixture must do to the buyer's access.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,7 +23,47 @@ enum Effect {
     Ignored,
 }
 
+/// The buyer of the first gateways' fixtures; the newer ones use [`JOANA`].
 const EMAIL: &str = "maria.teste@example.com";
+const JOANA: &str = "joana.exemplo@example.com";
+
+/// The buyer in a directory's fixtures.
+fn email_of(dir: &str) -> &'static str {
+    match dir {
+        "hotmart" | "hotmart_v1" | "kiwify" | "eduzz" | "eduzz_legacy" | "greenn"
+        | "perfectpay" | "ticto" => EMAIL,
+        _ => JOANA,
+    }
+}
+
+/// Every fixture directory of the newer gateways.
+const NEW_DIRS: [&str; 19] = [
+    "stripe",
+    "asaas",
+    "pagarme",
+    "hubla",
+    "cakto",
+    "kirvano",
+    "greenn",
+    "greenn_v2",
+    "perfectpay",
+    "ticto",
+    "monetizze",
+    "braip",
+    "lastlink",
+    "tmb",
+    "payt",
+    "herospark",
+    "dmguru",
+    "xgrow",
+    "voomp",
+];
+
+/// Stripe and Cakto sign with a time: the fixtures' `t` (2025-01-15 15:30 UTC).
+fn signed_at(dir: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    matches!(dir, "stripe" | "cakto")
+        .then(|| chrono::DateTime::from_timestamp(1_736_955_000, 0).unwrap())
+}
 
 fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
     use Effect::*;
@@ -70,6 +110,132 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("invoice_paid_recurrence", Grants),
             ("invoice_refunded", Revokes("invoice_paid")),
         ],
+        "stripe" => vec![
+            (
+                "charge_dispute_created",
+                Revokes("checkout_session_completed"),
+            ),
+            ("checkout_session_completed", Grants),
+            (
+                "customer_subscription_deleted",
+                Revokes("invoice_paid_renewal"),
+            ),
+            ("invoice_paid_renewal", Grants),
+            ("invoice_payment_failed", Keeps("invoice_paid_renewal")),
+        ],
+        // The webhook has no e-mail (the lookup through Asaas's API is issue 10's
+        // open part): approvals are ignored, revocations need no buyer.
+        "asaas" => vec![
+            ("payment_chargeback_requested", NoAccess),
+            ("payment_confirmed_subscription", Ignored),
+            ("payment_overdue", NoAccess),
+            ("payment_received", Ignored),
+        ],
+        "pagarme" => vec![
+            ("charge_chargedback", Revokes("order_paid")),
+            ("invoice_paid_renewal", Grants),
+            ("order_paid", Grants),
+            ("subscription_canceled", EndsLater("invoice_paid_renewal")),
+        ],
+        "hubla" => vec![
+            (
+                "customer_member_removed",
+                Revokes("invoice_payment_succeeded"),
+            ),
+            ("invoice_payment_succeeded", Grants),
+            (
+                "invoice_status_updated_chargeback",
+                Revokes("invoice_payment_succeeded"),
+            ),
+            (
+                "subscription_deactivated",
+                Revokes("invoice_payment_succeeded"),
+            ),
+        ],
+        "cakto" => vec![
+            ("chargeback", Revokes("purchase_approved")),
+            ("pix_gerado", NoAccess),
+            ("purchase_approved", Grants),
+            ("refund", Revokes("purchase_approved")),
+            // No fixture of the subscription's own sale: nothing to end.
+            ("subscription_canceled", NoAccess),
+        ],
+        "kirvano" => vec![
+            ("sale_approved", Grants),
+            ("sale_chargeback", Revokes("sale_approved")),
+            ("sale_refunded", Revokes("sale_approved")),
+            ("subscription_canceled", NoAccess),
+        ],
+        "greenn" => vec![
+            ("sale_paid", Grants),
+            ("sale_refunded", Revokes("sale_paid")),
+        ],
+        "greenn_v2" => vec![
+            ("contract_canceled", EndsLater("contract_paid_renewal")),
+            ("contract_paid_renewal", Grants),
+            ("lead_checkout_abandoned", NoAccess),
+            ("sale_paid_with_order_bump", Grants),
+        ],
+        "perfectpay" => vec![
+            ("approved", Grants),
+            ("chargeback", Revokes("approved")),
+            ("pending_billet", NoAccess),
+            ("precheckout_abandoned", NoAccess),
+            ("refunded", Revokes("approved")),
+            ("subscription_cancelled", NoAccess),
+        ],
+        "ticto" => vec![
+            ("authorized", Grants),
+            ("pix_created", NoAccess),
+            ("refunded", Revokes("authorized")),
+        ],
+        "monetizze" => vec![("cancelada", Revokes("finalizada")), ("finalizada", Grants)],
+        "braip" => vec![
+            ("devolvida", Revokes("pagamento_aprovado")),
+            ("pagamento_aprovado", Grants),
+        ],
+        "lastlink" => vec![
+            ("payment_chargeback", Revokes("purchase_order_confirmed")),
+            ("purchase_order_confirmed", Grants),
+            ("recurrent_payment", Grants),
+            ("subscription_canceled", Revokes("purchase_order_confirmed")),
+        ],
+        "tmb" => vec![
+            ("parcela_vencida", Keeps("pedido_pago_entrada")),
+            ("pedido_pago_entrada", Grants),
+        ],
+        "payt" => vec![
+            ("cancelled", NoAccess),
+            ("chargeback", Revokes("paid")),
+            ("lost_cart", NoAccess),
+            ("paid", Grants),
+            ("refunded", Revokes("paid")),
+            ("subscription_canceled", EndsLater("subscription_renewed")),
+            ("subscription_renewed", Grants),
+        ],
+        "herospark" => vec![
+            ("payment_confirmed", Grants),
+            ("payment_refunded", Revokes("payment_confirmed")),
+        ],
+        "dmguru" => vec![
+            ("subscription_active_renewal", Grants),
+            (
+                "subscription_canceled",
+                EndsLater("subscription_active_renewal"),
+            ),
+            ("transaction_approved", Grants),
+            ("transaction_chargeback", Revokes("transaction_approved")),
+            ("transaction_waiting_payment_pix", NoAccess),
+        ],
+        "xgrow" => vec![
+            ("compra_aprovada", Grants),
+            ("compra_estornada", Revokes("compra_aprovada")),
+        ],
+        "voomp" => vec![
+            // Its sale is another one than the fixture's venda_paga.
+            ("assinatura_cancelada", NoAccess),
+            ("venda_paga", Grants),
+        ],
         other => panic!("no expectations for {other}"),
     }
 }
@@ -79,12 +245,27 @@ fn gateway_of(dir: &str) -> &'static str {
         "hotmart" | "hotmart_v1" => "hotmart",
         "kiwify" => "kiwify",
         "eduzz" | "eduzz_legacy" => "eduzz",
-        other => panic!("unknown fixture dir {other}"),
+        "greenn" | "greenn_v2" => "greenn",
+        // The newer directories are named after their gateway.
+        other => NEW_DIRS
+            .into_iter()
+            .find(|d| *d == other)
+            .unwrap_or_else(|| panic!("unknown fixture dir {other}")),
     }
 }
 
-/// A fresh gancho with the fixture's key and an inbound URL granting one product.
+/// A fresh gancho with the fixture's key and an inbound URL granting one
+/// product, its clock at the fixture's signing time.
 async fn setup(dir: &str, stem: &str) -> (TestApp, String, String) {
+    let (app, path, product) = setup_at_fixture_time(dir, stem).await;
+    if let Some(t) = signed_at(dir) {
+        app.clock.advance(t - fixture_time());
+    }
+    (app, path, product)
+}
+
+/// [`setup`] with the clock left at [`fixture_time`].
+async fn setup_at_fixture_time(dir: &str, stem: &str) -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     let gateway = gateway_of(dir);
     app.create_key(gateway, &load(dir, stem).secret).await;
@@ -106,32 +287,33 @@ async fn post_ok(app: &TestApp, path: &str, dir: &str, stem: &str, expect: &str)
 
 async fn check_fixture(dir: &str, stem: &str, effect: Effect) {
     let (app, path, product) = setup(dir, stem).await;
+    let email = email_of(dir);
     match effect {
         Effect::Grants => {
             post_ok(&app, &path, dir, stem, "processed").await;
             assert_eq!(
-                app.access(EMAIL).await,
+                app.access(email).await,
                 vec![product.clone()],
                 "{dir}/{stem}"
             );
         }
         Effect::NoAccess => {
             post_ok(&app, &path, dir, stem, "processed").await;
-            assert!(app.access(EMAIL).await.is_empty(), "{dir}/{stem}");
+            assert!(app.access(email).await.is_empty(), "{dir}/{stem}");
         }
         Effect::Ignored => {
             post_ok(&app, &path, dir, stem, "ignored").await;
-            assert!(app.student(EMAIL).await.is_none(), "{dir}/{stem}");
+            assert!(app.student(email).await.is_none(), "{dir}/{stem}");
         }
         Effect::Revokes(before) | Effect::Keeps(before) | Effect::EndsLater(before) => {
             post_ok(&app, &path, dir, before, "processed").await;
             assert_eq!(
-                app.access(EMAIL).await,
+                app.access(email).await,
                 vec![product.clone()],
                 "{dir}/{before}"
             );
             post_ok(&app, &path, dir, stem, "processed").await;
-            let after = app.access(EMAIL).await;
+            let after = app.access(email).await;
             match effect {
                 Effect::Revokes(_) => assert!(after.is_empty(), "{dir}/{stem} should revoke"),
                 Effect::Keeps(_) => assert_eq!(after, vec![product.clone()], "{dir}/{stem}"),
@@ -141,7 +323,7 @@ async fn check_fixture(dir: &str, stem: &str, effect: Effect) {
                         vec![product.clone()],
                         "{dir}/{stem} ends later, not now"
                     );
-                    let student = app.student(EMAIL).await.unwrap();
+                    let student = app.student(email).await.unwrap();
                     assert!(
                         !student["access"][0]["expires_at"].is_null(),
                         "{dir}/{stem}"
@@ -149,7 +331,7 @@ async fn check_fixture(dir: &str, stem: &str, effect: Effect) {
                     app.clock.advance(chrono::Duration::days(120));
                     app.expire_grants().await;
                     assert!(
-                        app.access(EMAIL).await.is_empty(),
+                        app.access(email).await.is_empty(),
                         "{dir}/{stem} after the period"
                     );
                 }
@@ -198,6 +380,101 @@ async fn every_eduzz_legacy_fixture_has_its_effect() {
 }
 
 #[tokio::test]
+async fn every_stripe_fixture_has_its_effect() {
+    check_dir("stripe").await;
+}
+
+#[tokio::test]
+async fn every_asaas_fixture_has_its_effect() {
+    check_dir("asaas").await;
+}
+
+#[tokio::test]
+async fn every_pagarme_fixture_has_its_effect() {
+    check_dir("pagarme").await;
+}
+
+#[tokio::test]
+async fn every_hubla_fixture_has_its_effect() {
+    check_dir("hubla").await;
+}
+
+#[tokio::test]
+async fn every_cakto_fixture_has_its_effect() {
+    check_dir("cakto").await;
+}
+
+#[tokio::test]
+async fn every_kirvano_fixture_has_its_effect() {
+    check_dir("kirvano").await;
+}
+
+#[tokio::test]
+async fn every_greenn_fixture_has_its_effect() {
+    check_dir("greenn").await;
+}
+
+#[tokio::test]
+async fn every_greenn_v2_fixture_has_its_effect() {
+    check_dir("greenn_v2").await;
+}
+
+#[tokio::test]
+async fn every_perfectpay_fixture_has_its_effect() {
+    check_dir("perfectpay").await;
+}
+
+#[tokio::test]
+async fn every_ticto_fixture_has_its_effect() {
+    check_dir("ticto").await;
+}
+
+#[tokio::test]
+async fn every_monetizze_fixture_has_its_effect() {
+    check_dir("monetizze").await;
+}
+
+#[tokio::test]
+async fn every_braip_fixture_has_its_effect() {
+    check_dir("braip").await;
+}
+
+#[tokio::test]
+async fn every_lastlink_fixture_has_its_effect() {
+    check_dir("lastlink").await;
+}
+
+#[tokio::test]
+async fn every_tmb_fixture_has_its_effect() {
+    check_dir("tmb").await;
+}
+
+#[tokio::test]
+async fn every_payt_fixture_has_its_effect() {
+    check_dir("payt").await;
+}
+
+#[tokio::test]
+async fn every_herospark_fixture_has_its_effect() {
+    check_dir("herospark").await;
+}
+
+#[tokio::test]
+async fn every_dmguru_fixture_has_its_effect() {
+    check_dir("dmguru").await;
+}
+
+#[tokio::test]
+async fn every_xgrow_fixture_has_its_effect() {
+    check_dir("xgrow").await;
+}
+
+#[tokio::test]
+async fn every_voomp_fixture_has_its_effect() {
+    check_dir("voomp").await;
+}
+
+#[tokio::test]
 async fn wrong_secrets_are_401_and_create_no_student() {
     for (dir, stem) in [
         ("hotmart", "purchase_approved"),
@@ -205,10 +482,36 @@ async fn wrong_secrets_are_401_and_create_no_student() {
         ("kiwify", "order_approved"),
         ("eduzz", "invoice_paid"),
         ("eduzz_legacy", "invoice_paid"),
+        ("stripe", "checkout_session_completed"),
+        ("asaas", "payment_received"),
+        ("pagarme", "order_paid"),
+        ("hubla", "invoice_payment_succeeded"),
+        ("cakto", "purchase_approved"),
+        ("kirvano", "sale_approved"),
+        ("greenn_v2", "sale_paid_with_order_bump"),
+        ("perfectpay", "approved"),
+        ("ticto", "authorized"),
+        ("monetizze", "finalizada"),
+        ("braip", "pagamento_aprovado"),
+        ("lastlink", "purchase_order_confirmed"),
+        ("tmb", "pedido_pago_entrada"),
+        ("payt", "paid"),
+        ("herospark", "payment_confirmed"),
+        ("dmguru", "transaction_approved"),
+        ("xgrow", "compra_aprovada"),
+        ("voomp", "venda_paga"),
     ] {
         let app = TestApp::spawn().await;
+        if let Some(t) = signed_at(dir) {
+            app.clock.advance(t - fixture_time());
+        }
         let gateway = gateway_of(dir);
-        app.create_key(gateway, "a-different-secret-value").await;
+        let wrong = match gateway {
+            "stripe" => "whsec_a-different-secret-value",
+            "pagarme" => "gancho:a-different-secret-value",
+            _ => "a-different-secret-value",
+        };
+        app.create_key(gateway, wrong).await;
         let product = app.create_product("Curso", json!([])).await;
         let path = app
             .create_inbound_url(json!({"name": "x", "gateway": gateway, "product_ids": [product]}))
@@ -218,7 +521,57 @@ async fn wrong_secrets_are_401_and_create_no_student() {
 
         assert_eq!(status, 401, "{dir}/{stem}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized");
-        assert!(app.student(EMAIL).await.is_none(), "{dir}/{stem}");
+        assert!(app.student(email_of(dir)).await.is_none(), "{dir}/{stem}");
+    }
+}
+
+#[tokio::test]
+async fn a_stale_stripe_or_cakto_signature_is_401() {
+    for (dir, stem) in [
+        ("stripe", "checkout_session_completed"),
+        ("cakto", "purchase_approved"),
+    ] {
+        // The clock stays at fixture_time(), three hours before the fixtures' `t`.
+        let (app, path, _) = setup_at_fixture_time(dir, stem).await;
+
+        let (status, body) = app.post_fixture(&path, &load(dir, stem)).await;
+
+        assert_eq!(status, 401, "{dir}/{stem}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("5-minute"),
+            "{body}"
+        );
+        assert!(app.student(JOANA).await.is_none(), "{dir}/{stem}");
+    }
+}
+
+#[tokio::test]
+async fn the_global_url_detects_every_new_gateway() {
+    for dir in NEW_DIRS {
+        let stem = expectations(dir)
+            .into_iter()
+            .find(|(_, e)| *e == Effect::Grants)
+            .map(|(s, _)| s);
+        let Some(stem) = stem else { continue };
+        let app = TestApp::spawn().await;
+        if let Some(t) = signed_at(dir) {
+            app.clock.advance(t - fixture_time());
+        }
+        let gateway = gateway_of(dir);
+        app.create_key(gateway, &load(dir, stem).secret).await;
+        let ws = app.public_id().await;
+
+        let (status, body) = app
+            .post_fixture(&format!("/in/{ws}"), &load(dir, stem))
+            .await;
+
+        // Detected and verified; the global URL has no product mapped yet.
+        assert_eq!(status, 200, "{dir}/{stem}: {body}");
+        assert_eq!(body["status"], "ignored", "{dir}/{stem}: {body}");
+        assert!(app.access(email_of(dir)).await.is_empty(), "{dir}");
     }
 }
 

@@ -1,12 +1,31 @@
 //! One adapter per gateway behind [`GatewayAdapter`]. Adding a gateway means
-//! one new file here, one line in [`ADAPTERS`], and its fixtures. Adapters are
+//! one new file here, a `GatewayKind` variant, a line in [`ADAPTERS`] and in
+//! [`adapter`], and its fixtures in `tests/fixtures/gateways/`. Adapters are
 //! pure: they read an [`InboundRequest`] and never touch storage or the clock
 //! (the time they need comes in as an argument).
 
+mod asaas;
+mod braip;
+mod cakto;
+mod dmguru;
 mod eduzz;
 mod generic;
+mod greenn;
+mod herospark;
 mod hotmart;
+mod hubla;
+mod kirvano;
 mod kiwify;
+mod lastlink;
+mod monetizze;
+mod pagarme;
+mod payt;
+mod perfectpay;
+mod stripe;
+mod ticto;
+mod tmb;
+mod voomp;
+mod xgrow;
 
 use chrono::{DateTime, Utc};
 
@@ -72,12 +91,33 @@ pub trait GatewayAdapter: Send + Sync {
     fn secret_fields(&self) -> &'static [&'static str];
 }
 
-/// Every adapter, in detection order: formats with a distinctive header first.
-static ADAPTERS: [&dyn GatewayAdapter; 4] = [
+/// Every adapter, in detection order: the first four as before, then the
+/// newer ones; the loosest shape (Voomp's placeholder) last.
+/// Each adapter's `detect` is specific enough that no fixture matches two
+/// (checked by `every_fixture_is_detected_as_its_gateway_only` below).
+static ADAPTERS: &[&dyn GatewayAdapter] = &[
     &generic::Generic,
+    &stripe::Stripe,
     &kiwify::Kiwify,
     &eduzz::Eduzz,
     &hotmart::Hotmart,
+    &asaas::Asaas,
+    &pagarme::Pagarme,
+    &hubla::Hubla,
+    &cakto::Cakto,
+    &kirvano::Kirvano,
+    &greenn::Greenn,
+    &perfectpay::PerfectPay,
+    &ticto::Ticto,
+    &monetizze::Monetizze,
+    &braip::Braip,
+    &lastlink::LastLink,
+    &tmb::Tmb,
+    &payt::Payt,
+    &herospark::HeroSpark,
+    &dmguru::DmGuru,
+    &xgrow::Xgrow,
+    &voomp::Voomp,
 ];
 
 /// The adapter for a gateway.
@@ -87,6 +127,24 @@ pub fn adapter(kind: GatewayKind) -> &'static dyn GatewayAdapter {
         GatewayKind::Kiwify => &kiwify::Kiwify,
         GatewayKind::Eduzz => &eduzz::Eduzz,
         GatewayKind::Generic => &generic::Generic,
+        GatewayKind::Stripe => &stripe::Stripe,
+        GatewayKind::Voomp => &voomp::Voomp,
+        GatewayKind::Xgrow => &xgrow::Xgrow,
+        GatewayKind::DmGuru => &dmguru::DmGuru,
+        GatewayKind::HeroSpark => &herospark::HeroSpark,
+        GatewayKind::Payt => &payt::Payt,
+        GatewayKind::Tmb => &tmb::Tmb,
+        GatewayKind::LastLink => &lastlink::LastLink,
+        GatewayKind::Braip => &braip::Braip,
+        GatewayKind::Monetizze => &monetizze::Monetizze,
+        GatewayKind::Ticto => &ticto::Ticto,
+        GatewayKind::PerfectPay => &perfectpay::PerfectPay,
+        GatewayKind::Greenn => &greenn::Greenn,
+        GatewayKind::Kirvano => &kirvano::Kirvano,
+        GatewayKind::Cakto => &cakto::Cakto,
+        GatewayKind::Hubla => &hubla::Hubla,
+        GatewayKind::Pagarme => &pagarme::Pagarme,
+        GatewayKind::Asaas => &asaas::Asaas,
     }
 }
 
@@ -96,6 +154,16 @@ pub fn detect(req: &InboundRequest, payload: &Payload) -> Option<GatewayKind> {
         .iter()
         .find(|a| a.detect(req, payload))
         .map(|a| a.kind())
+}
+
+/// Every gateway whose shape the request has. More than one means the
+/// request is ambiguous: refuse it and name them rather than guess.
+pub fn detect_candidates(req: &InboundRequest, payload: &Payload) -> Vec<GatewayKind> {
+    ADAPTERS
+        .iter()
+        .filter(|a| a.detect(req, payload))
+        .map(|a| a.kind())
+        .collect()
 }
 
 /// The names of the gateways [`detect`] tries, for the 400 message.
@@ -112,10 +180,15 @@ pub fn all_secret_fields() -> impl Iterator<Item = &'static str> {
 
 #[cfg(test)]
 pub(crate) mod fixture {
-    //! Loads `../shared/gateways/fixtures/<dir>/<name>` with its meta file.
+    //! Loads `tests/fixtures/gateways/<dir>/<name>` with its meta file (a
+    //! copy of ../shared/gateways/fixtures, so a clone alone runs its tests).
 
+    use super::{GatewayAdapter, Normalized};
+    use crate::inbound::normalize::NormalizedEvent;
     use crate::inbound::request::{BodyKind, InboundRequest, Payload};
+    use crate::inbound::verify::VerifyError;
     use bytes::Bytes;
+    use chrono::{DateTime, Utc};
     use serde_json::Value;
 
     pub struct Fixture {
@@ -125,7 +198,7 @@ pub(crate) mod fixture {
     }
 
     pub fn dir() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/gateways/fixtures")
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gateways")
     }
 
     /// Loads the fixture whose meta file is `<dir>/<stem>.meta.json`.
@@ -182,5 +255,143 @@ pub(crate) mod fixture {
             .collect();
         stems.sort();
         stems
+    }
+
+    /// A fixture's body as JSON.
+    pub fn json(gateway_dir: &str, stem: &str) -> Value {
+        serde_json::from_slice(&load(gateway_dir, stem).request.body).expect("JSON fixture")
+    }
+
+    /// `body` posted as JSON with these headers and query pairs.
+    pub fn json_request(
+        body: &Value,
+        headers: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> (InboundRequest, Payload) {
+        let bytes = serde_json::to_vec(body).expect("serializable");
+        let payload = Payload::parse(BodyKind::Json, &bytes).expect("a JSON object");
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let request = InboundRequest {
+            headers: pairs(headers),
+            query: pairs(query),
+            body: Bytes::from(bytes),
+            kind: BodyKind::Json,
+        };
+        (request, payload)
+    }
+
+    /// The event inside, or a panic naming what came instead.
+    pub fn event(normalized: Normalized) -> NormalizedEvent {
+        match normalized {
+            Normalized::Event(e) => *e,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// Every fixture of `dir` proves authentic with its own secret (also
+    /// behind an empty and a wrong key), and not with another key or none.
+    pub fn assert_only_its_secret_verifies(
+        adapter: &dyn GatewayAdapter,
+        dir: &str,
+        now: DateTime<Utc>,
+    ) {
+        let other = "a-different-secret-of-this-gateway";
+        for stem in stems(dir) {
+            let f = load(dir, &stem);
+            let verify = |secrets: &[&str]| adapter.verify(&f.request, &f.payload, secrets, now);
+
+            assert_eq!(verify(&[&f.secret]), Ok(0), "{dir}/{stem}");
+            assert_eq!(verify(&["", other, &f.secret]), Ok(2), "{dir}/{stem}");
+            assert!(
+                matches!(verify(&[other]), Err(VerifyError::BadSignature(_))),
+                "{dir}/{stem}: {:?}",
+                verify(&[other])
+            );
+            assert!(
+                matches!(verify(&[]), Err(VerifyError::NoKeys(_))),
+                "{dir}/{stem}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fixture directory and the gateway it belongs to.
+    const DIRS: &[(&str, GatewayKind)] = &[
+        ("hotmart", GatewayKind::Hotmart),
+        ("hotmart_v1", GatewayKind::Hotmart),
+        ("kiwify", GatewayKind::Kiwify),
+        ("eduzz", GatewayKind::Eduzz),
+        ("eduzz_legacy", GatewayKind::Eduzz),
+        ("stripe", GatewayKind::Stripe),
+        ("voomp", GatewayKind::Voomp),
+        ("xgrow", GatewayKind::Xgrow),
+        ("dmguru", GatewayKind::DmGuru),
+        ("herospark", GatewayKind::HeroSpark),
+        ("payt", GatewayKind::Payt),
+        ("tmb", GatewayKind::Tmb),
+        ("lastlink", GatewayKind::LastLink),
+        ("braip", GatewayKind::Braip),
+        ("monetizze", GatewayKind::Monetizze),
+        ("ticto", GatewayKind::Ticto),
+        ("perfectpay", GatewayKind::PerfectPay),
+        ("greenn", GatewayKind::Greenn),
+        ("greenn_v2", GatewayKind::Greenn),
+        ("kirvano", GatewayKind::Kirvano),
+        ("cakto", GatewayKind::Cakto),
+        ("hubla", GatewayKind::Hubla),
+        ("pagarme", GatewayKind::Pagarme),
+        ("asaas", GatewayKind::Asaas),
+    ];
+
+    #[test]
+    fn every_fixture_is_detected_as_its_gateway_only() {
+        for (dir, kind) in DIRS {
+            for stem in fixture::stems(dir) {
+                let mut f = fixture::load(dir, &stem);
+
+                let as_sent = detect_candidates(&f.request, &f.payload);
+                // Without the proof headers/query the shape alone must still tell.
+                f.request.headers.retain(|(k, _)| k == "content-type");
+                f.request.query.clear();
+                let bare = detect_candidates(&f.request, &f.payload);
+
+                assert_eq!(as_sent, vec![*kind], "{dir}/{stem}");
+                assert_eq!(bare, vec![*kind], "{dir}/{stem} without proof");
+                assert_eq!(detect(&f.request, &f.payload), Some(*kind), "{dir}/{stem}");
+            }
+        }
+    }
+
+    #[test]
+    fn detect_claims_no_fixture_of_an_unsupported_gateway() {
+        for entry in std::fs::read_dir(fixture::dir()).unwrap() {
+            let entry = entry.unwrap();
+            let dir = entry.file_name().into_string().unwrap();
+            if !entry.path().is_dir() || DIRS.iter().any(|(d, _)| *d == dir) {
+                continue;
+            }
+            for stem in fixture::stems(&dir) {
+                let f = fixture::load(&dir, &stem);
+
+                let detected = detect_candidates(&f.request, &f.payload);
+
+                assert_eq!(detected, vec![], "{dir}/{stem}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_gateway_has_its_adapter() {
+        for kind in GatewayKind::ALL {
+            assert_eq!(adapter(kind).kind(), kind);
+        }
     }
 }

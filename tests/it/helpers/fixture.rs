@@ -1,4 +1,5 @@
-//! Fixtures from `../shared/gateways/fixtures`, and independent signers so
+//! Fixtures from `tests/fixtures/gateways` (copied from
+//! ../shared/gateways/fixtures), and independent signers so
 //! tests can change a fixture's values and sign it again with any secret.
 
 use base64::engine::general_purpose::STANDARD;
@@ -17,7 +18,7 @@ pub struct Fixture {
 }
 
 pub fn dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/gateways/fixtures")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gateways")
 }
 
 /// Every fixture stem in a gateway directory.
