@@ -459,7 +459,10 @@ fn read_request(
             reject(
                 400,
                 "bad_request",
-                format!("unknown gateway {g:?}; expected one of hotmart, kiwify, eduzz, generic"),
+                format!(
+                    "unknown gateway {g:?}; expected one of {}",
+                    GatewayKind::join(&GatewayKind::ALL)
+                ),
             )
         })?),
         None => None,

@@ -87,6 +87,16 @@ impl GatewayKind {
         }
     }
 
+    /// `kinds` as `a, b, c`, for messages that name gateways (pass
+    /// [`Self::ALL`] to name every one, so no list is kept by hand).
+    pub fn join(kinds: &[GatewayKind]) -> String {
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL
             .into_iter()

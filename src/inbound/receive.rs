@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::{receive, BodyError, InboundCall, InboundContext, InboundReply};
 use crate::app::AppState;
 use crate::error::ErrorBody;
+use crate::model::GatewayKind;
 
 /// The inbound routes; they take no bearer token (the gateway's proof is checked instead).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,9 +34,17 @@ pub struct InboundOut {
     pub log_id: String,
 }
 
+/// The `?gateway=` values, from [`GatewayKind::ALL`] so the document names every gateway.
+fn gateway_param() -> String {
+    format!(
+        "one of {}; without it the global URL detects the gateway and refuses a request that matches several",
+        GatewayKind::join(&GatewayKind::ALL)
+    )
+}
+
 /// The workspace's global URL: any gateway, detected from the request or named with `?gateway=`.
 #[utoipa::path(post, path = "/in/{public_id}", tag = "inbound webhooks", security(()),
-    params(("public_id" = String, Path), ("gateway" = Option<String>, Query, description = "hotmart, kiwify, eduzz or generic")),
+    params(("public_id" = String, Path), ("gateway" = Option<String>, Query, description = gateway_param())),
     request_body(description = "the gateway's webhook, as sent", content((String = "application/json"), (String = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = InboundOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -49,7 +58,7 @@ async fn global_url(
 
 /// An inbound URL: one gateway, granting the URL's products and categories.
 #[utoipa::path(post, path = "/in/{public_id}/{slug}", tag = "inbound webhooks", security(()),
-    params(("public_id" = String, Path), ("slug" = String, Path), ("gateway" = Option<String>, Query)),
+    params(("public_id" = String, Path), ("slug" = String, Path), ("gateway" = Option<String>, Query, description = gateway_param())),
     request_body(description = "the gateway's webhook, as sent", content((String = "application/json"), (String = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = InboundOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),

@@ -2,6 +2,7 @@
 //! 4xx (or a logged `200 ignored` when the request is authentic but unusable).
 
 use futures_util::stream;
+use gancho::model::GatewayKind;
 use serde_json::{json, Value};
 
 use crate::helpers::fixture::load;
@@ -201,10 +202,12 @@ async fn unknown_workspaces_slugs_and_gateways_are_refused_clearly() {
         .await;
 
     assert_eq!((ws, slug, gw, mismatch), (404, 404, 400, 400));
-    assert!(gw_body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("paypal"));
+    let message = gw_body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("paypal"), "{message}");
+    // The message lists the names `?gateway=` takes: every gateway.
+    for kind in GatewayKind::ALL {
+        assert!(message.contains(kind.as_str()), "{kind}: {message}");
+    }
 }
 
 #[tokio::test]
