@@ -517,18 +517,34 @@ fn read_request(
     };
     let gateway = match url.map(|u| u.gateway).or(named) {
         Some(g) => g,
-        None => gateways::detect(&request, &payload).ok_or_else(|| {
-            reject(
-                400,
-                "bad_request",
-                format!(
-                    "could not detect the gateway from the request; tried {}. Add ?gateway=NAME to the URL",
-                    gateways::detectable_names().join(", ")
-                ),
-            )
-        })?,
+        None => detect_one(&request, &payload)?,
     };
     Ok((request, payload, gateway))
+}
+
+/// The one gateway whose shape the request has. None, or several, is a 400
+/// that says to name it: a guess could grant through the wrong gateway's
+/// reading of the body (issue 10: refuse an ambiguous request by name).
+fn detect_one(request: &InboundRequest, payload: &Payload) -> Result<GatewayKind, Outcome> {
+    match gateways::detect_candidates(request, payload).as_slice() {
+        [one] => Ok(*one),
+        [] => Err(reject(
+            400,
+            "bad_request",
+            format!(
+                "could not detect the gateway from the request; tried {}. Add ?gateway=NAME to the URL",
+                GatewayKind::join(&GatewayKind::ALL)
+            ),
+        )),
+        several => Err(reject(
+            400,
+            "bad_request",
+            format!(
+                "the request has the shape of several gateways ({}); add ?gateway=NAME to the URL with the one that sent it",
+                GatewayKind::join(several)
+            ),
+        )),
+    }
 }
 
 /// Checks a canonical event can be applied, then applies it in one transaction.

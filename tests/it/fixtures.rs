@@ -593,3 +593,34 @@ async fn a_gateway_without_keys_is_401() {
         .unwrap()
         .contains("no hotmart key"));
 }
+
+#[tokio::test]
+async fn an_ambiguous_request_on_the_global_url_is_400_naming_the_candidates() {
+    let app = TestApp::spawn().await;
+    let paid = load("payt", "paid");
+    app.create_key("payt", &paid.secret).await;
+    let product = app
+        .create_product("Curso", json!([{"gateway": "payt", "id": "PRGANCHO1"}]))
+        .await;
+    let ws = app.public_id().await;
+    // A Payt postback that also has Perfect Pay's shape (`sale_status_enum` and `code`).
+    let both = paid.edit(|v| {
+        v["sale_status_enum"] = json!(2);
+        v["code"] = json!("PPCPMTB5H3745O");
+    });
+
+    let (guessed, refusal) = app.post_fixture(&format!("/in/{ws}"), &both).await;
+    let (named, answer) = app
+        .post_fixture(&format!("/in/{ws}?gateway=payt"), &both)
+        .await;
+
+    assert_eq!(guessed, 400, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "bad_request");
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(message.contains("perfectpay, payt"), "{message}");
+    assert!(message.contains("?gateway=NAME"), "{message}");
+    // Named, the same body goes through as the gateway that was named.
+    assert_eq!(named, 200, "{answer}");
+    assert_eq!(answer["status"], "processed", "{answer}");
+    assert_eq!(app.access(JOANA).await, vec![product]);
+}

@@ -91,10 +91,9 @@ pub trait GatewayAdapter: Send + Sync {
     fn secret_fields(&self) -> &'static [&'static str];
 }
 
-/// Every adapter, in detection order: the first four as before, then the
-/// newer ones; the loosest shape (Voomp's placeholder) last.
-/// Each adapter's `detect` is specific enough that no fixture matches two
-/// (checked by `every_fixture_is_detected_as_its_gateway_only` below).
+/// Every adapter. Each adapter's `detect` is specific enough that no
+/// fixture matches two (checked by `every_fixture_is_detected_as_its_gateway_only`
+/// below); a request that still matches several is refused, not guessed.
 static ADAPTERS: &[&dyn GatewayAdapter] = &[
     &generic::Generic,
     &stripe::Stripe,
@@ -148,14 +147,6 @@ pub fn adapter(kind: GatewayKind) -> &'static dyn GatewayAdapter {
     }
 }
 
-/// Detects the gateway of a request from its shape, or `None`.
-pub fn detect(req: &InboundRequest, payload: &Payload) -> Option<GatewayKind> {
-    ADAPTERS
-        .iter()
-        .find(|a| a.detect(req, payload))
-        .map(|a| a.kind())
-}
-
 /// Every gateway whose shape the request has. More than one means the
 /// request is ambiguous: refuse it and name them rather than guess.
 pub fn detect_candidates(req: &InboundRequest, payload: &Payload) -> Vec<GatewayKind> {
@@ -164,11 +155,6 @@ pub fn detect_candidates(req: &InboundRequest, payload: &Payload) -> Vec<Gateway
         .filter(|a| a.detect(req, payload))
         .map(|a| a.kind())
         .collect()
-}
-
-/// The names of the gateways [`detect`] tries, for the 400 message.
-pub fn detectable_names() -> Vec<&'static str> {
-    ADAPTERS.iter().map(|a| a.kind().as_str()).collect()
 }
 
 /// Body field names that carry secrets in any gateway's format.
@@ -365,7 +351,6 @@ mod tests {
 
                 assert_eq!(as_sent, vec![*kind], "{dir}/{stem}");
                 assert_eq!(bare, vec![*kind], "{dir}/{stem} without proof");
-                assert_eq!(detect(&f.request, &f.payload), Some(*kind), "{dir}/{stem}");
             }
         }
     }
