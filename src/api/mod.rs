@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod categories;
 pub mod endpoints;
 pub mod extract;
+pub mod gateways;
 pub mod inbound_urls;
 pub mod keys;
 pub mod logs;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(students::router())
         .merge(inbound_urls::router())
         .merge(keys::router())
+        .merge(gateways::router())
         .merge(endpoints::router())
         .merge(logs::router())
         .routes(routes!(openapi_json))

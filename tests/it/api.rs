@@ -1,6 +1,7 @@
 //! The REST API: auth, the error shape, catalog CRUD, slugs, keys (masked
 //! after creation), students, manual grants and the OpenAPI document.
 
+use gancho::model::GatewayKind;
 use reqwest::Method;
 use serde_json::json;
 
@@ -81,6 +82,7 @@ async fn the_openapi_document_describes_the_routes() {
         "/api/v1/logs.csv",
         "/api/v1/logs/stats",
         "/api/v1/queue",
+        "/api/v1/gateways",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -93,6 +95,95 @@ async fn the_openapi_document_describes_the_routes() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // The `?gateway=` parameter of the inbound URLs names every gateway.
+    for path in ["/in/{public_id}", "/in/{public_id}/{slug}"] {
+        let params = doc["paths"][path]["post"]["parameters"].as_array().unwrap();
+        let gateway = params.iter().find(|p| p["name"] == "gateway").unwrap();
+        let described = gateway["description"].as_str().unwrap();
+        for kind in GatewayKind::ALL {
+            assert!(described.contains(kind.as_str()), "{path}: {kind}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn gateways_lists_every_gateway_with_its_proof_and_where_to_paste() {
+    let app = TestApp::spawn().await;
+
+    let list = app.get("/gateways").await;
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/gateways", app.base))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let items = list["items"].as_array().unwrap();
+    let listed: Vec<&str> = items
+        .iter()
+        .map(|g| g["gateway"].as_str().unwrap())
+        .collect();
+    let all: Vec<&str> = GatewayKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(listed, all);
+    assert!(list["next_cursor"].is_null());
+    for g in items {
+        let proof = g["proof"].as_str().unwrap();
+        assert!(
+            ["signature", "header_token", "body_token", "query_token"].contains(&proof),
+            "{g}"
+        );
+        assert!(["generated", "from_gateway"].contains(&g["secret"].as_str().unwrap()));
+        assert_eq!(g["token_in_url"], proof == "query_token", "{g}");
+        assert!(!g["name"].as_str().unwrap().is_empty(), "{g}");
+        assert!(!g["formats"].as_str().unwrap().is_empty(), "{g}");
+        assert!(!g["proof_detail"].as_str().unwrap().is_empty(), "{g}");
+        // pt-BR, and it says where the URL goes.
+        assert!(
+            g["where_to_paste"]
+                .as_str()
+                .unwrap()
+                .contains("URL do gancho"),
+            "{g}"
+        );
+    }
+    let of = |name: &str| items.iter().find(|g| g["gateway"] == name).unwrap();
+    assert_eq!(
+        (
+            of("stripe")["proof"].as_str(),
+            of("stripe")["secret"].as_str()
+        ),
+        (Some("signature"), Some("from_gateway"))
+    );
+    assert_eq!(of("hotmart")["proof"], "header_token");
+    assert_eq!(of("payt")["proof"], "body_token");
+    assert_eq!(
+        (
+            of("greenn")["token_in_url"].as_bool(),
+            of("greenn")["secret"].as_str()
+        ),
+        (Some(true), Some("generated"))
+    );
+}
+
+#[tokio::test]
+async fn a_key_whose_secret_gancho_generates_is_created_without_one() {
+    let app = TestApp::spawn().await;
+    let list = app.get("/gateways").await;
+
+    for g in list["items"].as_array().unwrap() {
+        if g["secret"] != "generated" {
+            continue;
+        }
+        let gateway = g["gateway"].as_str().unwrap();
+
+        let key = app.post("/keys", json!({"gateway": gateway})).await;
+
+        assert!(
+            key["secret"].as_str().unwrap().len() >= 32,
+            "{gateway}: {key}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, decimal_to_cents, CanonicalStatus, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -29,6 +29,18 @@ pub struct Asaas;
 impl GatewayAdapter for Asaas {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Asaas
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Asaas",
+            formats: "JSON",
+            proof: Proof::HeaderToken,
+            proof_detail: "asaas-access-token header = the webhook's Token de autenticação",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "No Asaas, clique no ícone da conta > Integrações > aba Webhooks > Criar Webhook. Cole a URL do gancho, escolha a versão da API v3, preencha o Token de autenticação com o token gerado pelo gancho, ative a fila de sincronização (envio sequencial) e marque os eventos de Cobrança.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

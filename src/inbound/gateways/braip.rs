@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -26,6 +26,18 @@ pub struct Braip;
 impl GatewayAdapter for Braip {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Braip
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Braip",
+            formats: "postback (form or JSON)",
+            proof: Proof::BodyToken,
+            proof_detail: "body basic_authentication = the postback key",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Braip, vá em Ferramentas > Postback > Nova postback, cole a URL do gancho, selecione o produto e os status, e copie a chave de autenticação para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

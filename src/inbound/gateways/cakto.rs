@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -29,6 +29,18 @@ pub struct Cakto;
 impl GatewayAdapter for Cakto {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Cakto
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Cakto",
+            formats: "JSON",
+            proof: Proof::Signature,
+            proof_detail: "X-Cakto-Signature: v1=… = hex HMAC-SHA256 of \"timestamp.body\" (5-minute tolerance); without it, the body's secret",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Cakto, abra o produto > aba Integrações > Webhooks > Adicionar. Cole a URL do gancho, escolha o produto e os eventos, e copie a Chave secreta do webhook para o gancho. Use Enviar teste para confirmar.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

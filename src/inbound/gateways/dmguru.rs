@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -30,6 +30,18 @@ pub struct DmGuru;
 impl GatewayAdapter for DmGuru {
     fn kind(&self) -> GatewayKind {
         GatewayKind::DmGuru
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Digital Manager Guru",
+            formats: "JSON",
+            proof: Proof::BodyToken,
+            proof_detail: "body api_token (or payload.api_token) = the account API token",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "No Guru, vá em Configurações > Webhooks > Add webhook. Dê um nome, cole a URL do gancho, escolha os status (Aprovada, Reembolsada, Chargeback, Cancelada) e filtre por produtos se quiser. Copie o token da API da conta (Configurações > API) para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -20,6 +20,18 @@ pub struct Eduzz;
 impl GatewayAdapter for Eduzz {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Eduzz
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Eduzz",
+            formats: "Developer Hub (JSON); legacy postback (form or JSON)",
+            proof: Proof::Signature,
+            proof_detail: "x-signature = hex HMAC-SHA256 of the raw body (hub); legacy: origin / origin_secret, else api_key",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Eduzz, abra o Console do Desenvolvedor > Webhooks > Criar webhook. Cole a URL do gancho, marque os eventos de fatura (paga, reembolsada, cancelada, expirada) e copie a chave secreta do webhook para o gancho. No postback antigo (Nutror), copie o origin/origin_secret da conta.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

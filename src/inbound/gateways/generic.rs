@@ -7,7 +7,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -27,6 +27,18 @@ pub struct Generic;
 impl GatewayAdapter for Generic {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Generic
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "gancho (generic)",
+            formats: "gancho's own JSON event format (DESIGN.md § Inbound)",
+            proof: Proof::Signature,
+            proof_detail: "Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature), 5-minute tolerance",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "No seu sistema, envie os eventos no formato do gancho para a URL do gancho, assinados com Standard Webhooks (cabeçalhos webhook-id, webhook-timestamp e webhook-signature) usando o segredo whsec_… que o gancho gerou em Chaves.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

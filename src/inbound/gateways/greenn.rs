@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -30,6 +30,18 @@ pub struct Greenn;
 impl GatewayAdapter for Greenn {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Greenn
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Greenn",
+            formats: "JSON",
+            proof: Proof::QueryToken,
+            proof_detail: "none offered by Greenn: gancho's token in the URL's ?token=",
+            is_token_in_url: true,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na Greenn, vá em Produtos > editar produto > aba Conteúdo > Adicionar Conteúdo > Sistema externo > Webhook, cole a URL do gancho com o token no fim (…&token=SEU_TOKEN) e clique em Criar Liberação.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

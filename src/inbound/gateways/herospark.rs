@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind, NormalizedEvent,
     ProductRef,
@@ -32,6 +32,18 @@ pub struct HeroSpark;
 impl GatewayAdapter for HeroSpark {
     fn kind(&self) -> GatewayKind {
         GatewayKind::HeroSpark
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "HeroSpark",
+            formats: "JSON built from gancho's template",
+            proof: Proof::HeaderToken,
+            proof_detail: "X-Gancho-Token header added to the automation, else ?token=",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na HeroSpark, vá em Piloto automático > Usar modelo de automação > Gerar um Webhook. Escolha o produto, cole a URL do gancho com método POST, adicione os headers Content-Type: application/json e X-Gancho-Token com o token gerado pelo gancho, e cole o corpo JSON fornecido pelo gancho (um webhook por evento).",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

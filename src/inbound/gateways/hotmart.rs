@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -21,6 +21,18 @@ pub struct Hotmart;
 impl GatewayAdapter for Hotmart {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Hotmart
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Hotmart",
+            formats: "webhook 2.0.0 (JSON); legacy postback v1 (form)",
+            proof: Proof::HeaderToken,
+            proof_detail: "X-HOTMART-HOTTOK header, else the body's hottok (v1)",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Hotmart, vá em Ferramentas > Webhook (API e notificações) > Cadastrar Webhook. Dê um nome, cole a URL do gancho, escolha a versão 2.0.0, os produtos e os eventos, e salve. Depois copie o Hottok de verificação (aba Autenticação) para o gancho.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -28,6 +28,18 @@ pub struct Hubla;
 impl GatewayAdapter for Hubla {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Hubla
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Hubla",
+            formats: "webhook v2.0.0 (JSON)",
+            proof: Proof::HeaderToken,
+            proof_detail: "x-hubla-token header = the integration's token",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Hubla, menu Integrações > seção Automações > Webhook > aba Configurações > Adicionar regra. Dê um nome, cole a URL do gancho, escolha os produtos e marque: Pagamento da fatura realizado, Fatura reembolsada, Assinatura desativada e Assinatura cancelada. Copie o token do webhook para o gancho.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

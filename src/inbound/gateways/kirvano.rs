@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -29,6 +29,18 @@ pub struct Kirvano;
 impl GatewayAdapter for Kirvano {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Kirvano
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Kirvano",
+            formats: "JSON",
+            proof: Proof::HeaderToken,
+            proof_detail: "security-token header = the webhook's Token, else ?token=",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na Kirvano, abra o produto > aba Integrações > Webhooks > Criar Webhook. Cole a URL do gancho, preencha o campo Token com o token gerado pelo gancho, selecione os eventos e use Testar Integração.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

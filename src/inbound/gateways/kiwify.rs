@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -19,6 +19,18 @@ pub struct Kiwify;
 impl GatewayAdapter for Kiwify {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Kiwify
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Kiwify",
+            formats: "JSON",
+            proof: Proof::Signature,
+            proof_detail: "?signature= = hex HMAC-SHA1 of the raw body keyed by the webhook's token",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Kiwify, vá em Apps > Webhooks > Criar Webhook. Dê um nome, cole a URL do gancho, escolha os produtos e os eventos (Compra aprovada, Compra reembolsada, Chargeback, Assinatura cancelada, Assinatura renovada) e copie o Token do webhook para o gancho.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

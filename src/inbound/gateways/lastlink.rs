@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -27,6 +27,18 @@ pub struct LastLink;
 impl GatewayAdapter for LastLink {
     fn kind(&self) -> GatewayKind {
         GatewayKind::LastLink
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "LastLink",
+            formats: "JSON (PascalCase)",
+            proof: Proof::QueryToken,
+            proof_detail: "none known: gancho's token in the URL's ?token=",
+            is_token_in_url: true,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na LastLink, abra o produto > Integrações > Lastlink - Webhook > Ativar > Novo webhook. Dê um nome, cole a URL do gancho com o token no fim (…&token=SEU_TOKEN), clique em Selecionar eventos (Purchase_Order_Confirmed, Recurrent_Payment, Payment_Refund, Payment_Chargeback, Subscription_Canceled, Subscription_Expired, Product_Access_Ended), confirme, teste e salve.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

@@ -64,9 +64,54 @@ impl Ignored {
     }
 }
 
+/// How a gateway proves a webhook authentic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Proof {
+    /// An HMAC of the body keyed by the key's secret.
+    Signature,
+    /// A static token in a header, compared in constant time.
+    HeaderToken,
+    /// A static token in a body field, compared in constant time.
+    BodyToken,
+    /// The gateway offers none: gancho's token in the URL's `?token=`.
+    QueryToken,
+}
+
+/// Where a key's secret comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// gancho generates it (leave `secret` out when creating the key) and
+    /// the seller pastes it into the gateway's panel or the URL.
+    Generated,
+    /// The gateway shows it; the seller pastes it into gancho.
+    FromGateway,
+}
+
+/// What a seller needs to connect a gateway to gancho (`GET /api/v1/gateways`).
+/// Each adapter states its own, next to the code that checks the proof.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// The gateway's name as sellers know it.
+    pub name: &'static str,
+    pub formats: &'static str,
+    pub proof: Proof,
+    /// Where the proof travels and what it is compared with.
+    pub proof_detail: &'static str,
+    /// The URL pasted into the gateway must end in `?token=<the key's secret>`.
+    pub is_token_in_url: bool,
+    pub secret: SecretSource,
+    /// pt-BR: where in the gateway's panel to paste the URL and the token.
+    pub where_to_paste: &'static str,
+}
+
 /// A gateway's webhook format: how to recognise it, prove it, and read it.
 pub trait GatewayAdapter: Send + Sync {
     fn kind(&self) -> GatewayKind;
+
+    /// How a seller connects this gateway: its proof and where to paste.
+    fn setup(&self) -> Setup;
 
     /// Whether the request has this gateway's shape. Used on the global
     /// URL without `?gateway=`; must not depend on secrets.
@@ -370,6 +415,37 @@ mod tests {
 
                 assert_eq!(detected, vec![], "{dir}/{stem}");
             }
+        }
+    }
+
+    #[test]
+    fn a_gateway_asks_for_a_url_token_exactly_when_its_fixtures_carry_one() {
+        for (dir, kind) in DIRS {
+            let setup = adapter(*kind).setup();
+            for stem in fixture::stems(dir) {
+                let f = fixture::load(dir, &stem);
+
+                let carries = f.request.query_param("token").is_some();
+
+                assert_eq!(setup.is_token_in_url, carries, "{dir}/{stem}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_gateways_without_proof_put_the_token_in_the_url_and_gancho_makes_it() {
+        for kind in GatewayKind::ALL {
+            let setup = adapter(kind).setup();
+
+            assert_eq!(
+                setup.is_token_in_url,
+                setup.proof == Proof::QueryToken,
+                "{kind}"
+            );
+            if setup.is_token_in_url {
+                assert_eq!(setup.secret, SecretSource::Generated, "{kind}");
+            }
+            assert!(!setup.where_to_paste.is_empty(), "{kind}");
         }
     }
 

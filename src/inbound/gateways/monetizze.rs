@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -28,6 +28,18 @@ pub struct Monetizze;
 impl GatewayAdapter for Monetizze {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Monetizze
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Monetizze",
+            formats: "postback (form, bracketed keys)",
+            proof: Proof::BodyToken,
+            proof_detail: "body chave_unica = the producer's chave única",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Monetizze, vá em Ferramentas > Postback (ou Integrações > Postback), cadastre a URL do gancho para o produto e copie a chave única para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

@@ -16,7 +16,7 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     clean_email, rfc3339_to_time, CanonicalStatus, Customer, GatewayKind, NormalizedEvent,
     ProductRef,
@@ -30,6 +30,18 @@ pub struct Pagarme;
 impl GatewayAdapter for Pagarme {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Pagarme
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Pagar.me",
+            formats: "API v5 JSON",
+            proof: Proof::HeaderToken,
+            proof_detail: "Authorization: Basic base64(user:password) = the key user:password; ?token= where Basic auth is not offered",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "No Dashboard Pagar.me, vá em Configurações > Webhooks > + Cadastrar Webhook. Cole a URL do gancho, marque os eventos (order.paid, charge.refunded, charge.chargedback, invoice.paid, subscription.canceled) e preencha usuário e senha da Autenticação básica com o usuário:senha gerado pelo gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

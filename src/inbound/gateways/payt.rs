@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -27,6 +27,18 @@ pub struct Payt;
 impl GatewayAdapter for Payt {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Payt
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Payt",
+            formats: "JSON postback V1",
+            proof: Proof::BodyToken,
+            proof_detail: "body integration_key = the chave de integração",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Payt, vá em Ferramentas > Postbacks > + Cadastrar. Cole a URL do gancho e copie a chave de integração exibida pela Payt para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

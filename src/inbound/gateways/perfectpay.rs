@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -27,6 +27,18 @@ pub struct PerfectPay;
 impl GatewayAdapter for PerfectPay {
     fn kind(&self) -> GatewayKind {
         GatewayKind::PerfectPay
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Perfect Pay",
+            formats: "JSON postback",
+            proof: Proof::BodyToken,
+            proof_detail: "body token = the account's public token",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Perfect Pay, vá em Ferramentas > Webhook > Adicionar. Cole a URL do gancho, escolha os produtos e os status, e copie o Token público da sua conta para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

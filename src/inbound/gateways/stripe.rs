@@ -17,7 +17,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -33,6 +33,18 @@ pub struct Stripe;
 impl GatewayAdapter for Stripe {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Stripe
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Stripe",
+            formats: "JSON Event",
+            proof: Proof::Signature,
+            proof_detail: "Stripe-Signature: t=…,v1=… = hex HMAC-SHA256 of \"t.body\" keyed by the endpoint's signing secret; 5-minute tolerance",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "No Dashboard da Stripe, vá em Desenvolvedores > Webhooks > Adicionar endpoint. Cole a URL do gancho, selecione os eventos (checkout.session.completed, invoice.paid, charge.refunded, charge.dispute.created, customer.subscription.deleted) e depois copie o Segredo de assinatura (whsec_…) para o gancho.",
+        }
     }
 
     fn detect(&self, req: &InboundRequest, payload: &Payload) -> bool {

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, CanonicalStatus, Customer, GatewayKind, NormalizedEvent, ProductRef,
 };
@@ -26,6 +26,18 @@ pub struct Ticto;
 impl GatewayAdapter for Ticto {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Ticto
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Ticto",
+            formats: "JSON postback",
+            proof: Proof::BodyToken,
+            proof_detail: "body token = the postback's token",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Ticto, vá em Ferramentas > Webhooks (Postback) > Adicionar. Cole a URL do gancho, escolha o produto e os eventos, e copie o token exibido pela Ticto para o gancho.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

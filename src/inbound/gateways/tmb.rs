@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -29,6 +29,18 @@ pub struct Tmb;
 impl GatewayAdapter for Tmb {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Tmb
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "TMB",
+            formats: "JSON (placeholder shape)",
+            proof: Proof::HeaderToken,
+            proof_detail: "X-Gancho-Token header set in TMB's Chave/Valor fields, else ?token=",
+            is_token_in_url: false,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na TMB, em Produtos > Mais opções > Integrações, escolha Webhook Vendas, cole a URL do gancho, em Chave digite X-Gancho-Token e em Valor o token gerado pelo gancho, ative o Status e salve. Repita em Webhook Financeiro.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind, NormalizedEvent,
     ProductRef,
@@ -29,6 +29,18 @@ pub struct Voomp;
 impl GatewayAdapter for Voomp {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Voomp
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Voomp",
+            formats: "JSON (placeholder shape)",
+            proof: Proof::QueryToken,
+            proof_detail: "none known: gancho's token in the URL's ?token=",
+            is_token_in_url: true,
+            secret: SecretSource::Generated,
+            where_to_paste: "Na Voomp, vá em Dashboard > Integrações > Configurar integração do Webhook. Selecione os produtos, cole a URL do gancho com o token no fim (…&token=SEU_TOKEN), marque as variáveis name, email e status e os eventos Venda paga, Assinatura não paga, encerrada e cancelada.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{GatewayAdapter, Ignored, Normalized};
+use super::{GatewayAdapter, Ignored, Normalized, Proof, SecretSource, Setup};
 use crate::inbound::normalize::{
     any_time, clean_email, decimal_to_cents, CanonicalStatus, Customer, GatewayKind,
     NormalizedEvent, ProductRef,
@@ -25,6 +25,18 @@ pub struct Xgrow;
 impl GatewayAdapter for Xgrow {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Xgrow
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            name: "Xgrow",
+            formats: "JSON (placeholder shape)",
+            proof: Proof::HeaderToken,
+            proof_detail: "Authorization: Bearer = the Chave da Xgrow, else a body token or ?token=",
+            is_token_in_url: false,
+            secret: SecretSource::FromGateway,
+            where_to_paste: "Na Xgrow, vá em Recursos > Integrações > Nova integração > Webhook, cole a URL do gancho e copie a Chave da Xgrow para o gancho. Depois, em visualizar ações > Nova ação, crie uma ação Disparar webhook para compra aprovada e outra para compra estornada em cada produto/plano.",
+        }
     }
 
     fn detect(&self, _req: &InboundRequest, payload: &Payload) -> bool {
