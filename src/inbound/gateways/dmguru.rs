@@ -188,68 +188,60 @@ fn product(map: &Map<String, Value>) -> Option<ProductRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-guru-api-token-Zq81mX";
-
-    /// status, transaction, subscription, amount in cents.
-    fn expected(
-        stem: &str,
-    ) -> (
-        CanonicalStatus,
-        Option<&'static str>,
-        Option<&'static str>,
-        Option<i64>,
-    ) {
-        use CanonicalStatus as S;
-        let sale = Some("9d2f4b1c-gancho-tx-0001");
-        let sub = Some("9d2f4b1c-gancho-sb-0001");
-        match stem {
-            "subscription_active_renewal" => (
-                S::SubscriptionRenewed,
-                Some("9d2f4b1c-gancho-iv-0002"),
-                sub,
-                Some(9700),
-            ),
-            "subscription_canceled" => (S::SubscriptionCanceled, None, sub, Some(9700)),
-            "transaction_approved" => (S::Approved, sale, None, Some(49700)),
-            "transaction_chargeback" => (S::Chargeback, sale, None, Some(49700)),
-            "transaction_waiting_payment_pix" => (S::WaitingPayment, sale, None, Some(49700)),
-            other => panic!("no expectation for dmguru/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_token_only() {
         fixture::assert_only_its_secret_verifies(&DmGuru, "dmguru", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("9d2f4b1c-gancho-tx-0001"),
+            subscription: None,
+            product: Some("1737000001"),
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "subscription_active_renewal" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("9d2f4b1c-gancho-iv-0002"),
+                subscription: Some("9d2f4b1c-gancho-sb-0001"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            "subscription_canceled" => Expected {
+                status: S::SubscriptionCanceled,
+                transaction: None,
+                subscription: Some("9d2f4b1c-gancho-sb-0001"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            "transaction_approved" => base,
+            "transaction_chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
+            "transaction_waiting_payment_pix" => Expected {
+                status: S::WaitingPayment,
+                ..base
+            },
+            other => panic!("no expectation for dmguru/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("dmguru") {
-            let f = fixture::load("dmguru", &stem);
-            let (status, transaction, subscription, cents) = expected(&stem);
-
-            let e = event(DmGuru.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::DmGuru, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), transaction, "{stem}");
-            assert_eq!(e.subscription_id.as_deref(), subscription, "{stem}");
-            assert_eq!(e.amount_cents, cents, "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert_eq!(
-                e.product.map(|p| p.id).as_deref(),
-                Some("1737000001"),
-                "{stem}"
-            );
-            assert!(e.occurred_at.is_some(), "{stem}");
-        }
+        assert_every_fixture_normalizes(&DmGuru, "dmguru", expected);
     }
 
     #[test]

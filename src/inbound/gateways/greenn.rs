@@ -168,48 +168,12 @@ fn time(map: &Map<String, Value>, path: &[&str]) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-greenn-url-token-8a8a";
-
-    /// status, transaction, subscription, amount in cents, e-mail.
-    type Expected = (
-        CanonicalStatus,
-        Option<&'static str>,
-        Option<&'static str>,
-        Option<i64>,
-        &'static str,
-    );
-
-    fn expected(dir: &str, stem: &str) -> Expected {
-        use CanonicalStatus as S;
-        let joana = "joana.exemplo@example.com";
-        let maria = "maria.teste@example.com";
-        match (dir, stem) {
-            ("greenn_v2", "contract_canceled") => (
-                S::SubscriptionCanceled,
-                Some("2233999"),
-                Some("55001"),
-                Some(9700),
-                joana,
-            ),
-            ("greenn_v2", "contract_paid_renewal") => (
-                S::SubscriptionRenewed,
-                Some("2233999"),
-                Some("55001"),
-                Some(9700),
-                joana,
-            ),
-            ("greenn_v2", "lead_checkout_abandoned") => (S::CartAbandoned, None, None, None, joana),
-            ("greenn_v2", "sale_paid_with_order_bump") => {
-                (S::Approved, Some("2233445"), None, Some(49700), joana)
-            }
-            ("greenn", "sale_paid") => (S::Approved, Some("1122334"), None, Some(49700), maria),
-            ("greenn", "sale_refunded") => (S::Refunded, Some("1122334"), None, Some(49700), maria),
-            other => panic!("no expectation for {other:?}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_url_token_only() {
@@ -218,24 +182,69 @@ mod tests {
         }
     }
 
+    fn expected_greenn(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("1122334"),
+            subscription: None,
+            product: Some("88990"),
+            amount_cents: Some(49700),
+            email: Some("maria.teste@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "sale_paid" => base,
+            "sale_refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
+            other => panic!("no expectation for greenn/{other}"),
+        }
+    }
+
+    fn expected_greenn_v2(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("2233445"),
+            subscription: None,
+            product: Some("99001"),
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "contract_canceled" => Expected {
+                status: S::SubscriptionCanceled,
+                transaction: Some("2233999"),
+                subscription: Some("55001"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            "contract_paid_renewal" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("2233999"),
+                subscription: Some("55001"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            "lead_checkout_abandoned" => Expected {
+                status: S::CartAbandoned,
+                transaction: None,
+                amount_cents: None,
+                is_dated: false,
+                ..base
+            },
+            "sale_paid_with_order_bump" => base,
+            other => panic!("no expectation for greenn_v2/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for dir in ["greenn", "greenn_v2"] {
-            for stem in fixture::stems(dir) {
-                let f = fixture::load(dir, &stem);
-                let (status, transaction, subscription, cents, email) = expected(dir, &stem);
-
-                let e = event(Greenn.normalize(&f.request, &f.payload));
-
-                assert_eq!(e.gateway, GatewayKind::Greenn, "{dir}/{stem}");
-                assert_eq!(e.status, status, "{dir}/{stem}");
-                assert_eq!(e.transaction_id.as_deref(), transaction, "{dir}/{stem}");
-                assert_eq!(e.subscription_id.as_deref(), subscription, "{dir}/{stem}");
-                assert_eq!(e.amount_cents, cents, "{dir}/{stem}");
-                assert_eq!(e.customer.email.as_deref(), Some(email), "{dir}/{stem}");
-                assert!(e.product.is_some(), "{dir}/{stem}");
-            }
-        }
+        assert_every_fixture_normalizes(&Greenn, "greenn", expected_greenn);
+        assert_every_fixture_normalizes(&Greenn, "greenn_v2", expected_greenn_v2);
     }
 
     #[test]

@@ -180,65 +180,53 @@ fn occurred_at(map: &Map<String, Value>, status: CanonicalStatus) -> Option<Date
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-kirvano-security-token-44d1";
-
-    /// status, transaction, subscription, amount in cents.
-    fn expected(
-        stem: &str,
-    ) -> (
-        CanonicalStatus,
-        &'static str,
-        Option<&'static str>,
-        Option<i64>,
-    ) {
-        use CanonicalStatus as S;
-        match stem {
-            "sale_approved" => (S::Approved, "GNCH7K2Q", None, Some(49700)),
-            "sale_chargeback" => (S::Chargeback, "GNCH7K2Q", None, Some(49700)),
-            "sale_refunded" => (S::Refunded, "GNCH7K2Q", None, Some(49700)),
-            "subscription_canceled" => (
-                S::SubscriptionCanceled,
-                "GNCH9R4S",
-                Some("5c6d7e8f-gancho-chk-0001"),
-                Some(9700),
-            ),
-            other => panic!("no expectation for kirvano/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_token_only() {
         fixture::assert_only_its_secret_verifies(&Kirvano, "kirvano", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("GNCH7K2Q"),
+            subscription: None,
+            product: Some("7d8e9f0a-gancho-prd-0001"),
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "sale_approved" => base,
+            "sale_chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
+            "sale_refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
+            "subscription_canceled" => Expected {
+                status: S::SubscriptionCanceled,
+                transaction: Some("GNCH9R4S"),
+                subscription: Some("5c6d7e8f-gancho-chk-0001"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            other => panic!("no expectation for kirvano/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("kirvano") {
-            let f = fixture::load("kirvano", &stem);
-            let (status, transaction, subscription, cents) = expected(&stem);
-
-            let e = event(Kirvano.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Kirvano, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), Some(transaction), "{stem}");
-            assert_eq!(e.subscription_id.as_deref(), subscription, "{stem}");
-            assert_eq!(e.amount_cents, cents, "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert_eq!(
-                e.product.map(|p| p.id).as_deref(),
-                Some("7d8e9f0a-gancho-prd-0001"),
-                "{stem}"
-            );
-            assert!(e.occurred_at.is_some(), "{stem}");
-        }
+        assert_every_fixture_normalizes(&Kirvano, "kirvano", expected);
     }
 
     #[test]

@@ -139,59 +139,56 @@ fn first<'a>(data: &'a Map<String, Value>, list: &str) -> Option<&'a Map<String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-lastlink-url-token-3c3c";
-
-    /// status, transaction, recurrence.
-    fn expected(stem: &str) -> (CanonicalStatus, &'static str, u32) {
-        use CanonicalStatus as S;
-        let first = "7c8d9e0f-gancho-pay-0001";
-        match stem {
-            "payment_chargeback" => (S::Chargeback, first, 1),
-            "purchase_order_confirmed" => (S::Approved, first, 1),
-            "recurrent_payment" => (S::SubscriptionRenewed, "7c8d9e0f-gancho-pay-0002", 2),
-            "subscription_canceled" => (S::SubscriptionCanceled, first, 1),
-            other => panic!("no expectation for lastlink/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_url_token_only() {
         fixture::assert_only_its_secret_verifies(&LastLink, "lastlink", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("7c8d9e0f-gancho-pay-0001"),
+            subscription: Some("8d9e0f1a-gancho-sub-0001"),
+            product: Some("3e4f5a6b-gancho-prd-0001"),
+            amount_cents: Some(9700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "payment_chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
+            "purchase_order_confirmed" => base,
+            "recurrent_payment" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("7c8d9e0f-gancho-pay-0002"),
+                ..base
+            },
+            "subscription_canceled" => Expected {
+                status: S::SubscriptionCanceled,
+                ..base
+            },
+            other => panic!("no expectation for lastlink/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("lastlink") {
-            let f = fixture::load("lastlink", &stem);
-            let (status, transaction, recurrence) = expected(&stem);
+        let events = assert_every_fixture_normalizes(&LastLink, "lastlink", expected);
 
-            let e = event(LastLink.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::LastLink, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), Some(transaction), "{stem}");
-            assert_eq!(e.recurrence, Some(recurrence), "{stem}");
-            assert_eq!(
-                e.subscription_id.as_deref(),
-                Some("8d9e0f1a-gancho-sub-0001"),
-                "{stem}"
-            );
-            assert_eq!(e.amount_cents, Some(9700), "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert_eq!(
-                e.product.map(|p| p.id).as_deref(),
-                Some("3e4f5a6b-gancho-prd-0001"),
-                "{stem}"
-            );
-            assert!(e.event_id.is_some(), "{stem}");
-            assert!(e.occurred_at.is_some(), "{stem}");
+        for (name, e) in events {
+            let renewal = name.ends_with("recurrent_payment");
+            assert_eq!(e.recurrence, Some(if renewal { 2 } else { 1 }), "{name}");
+            assert!(e.event_id.is_some(), "{name}");
         }
     }
 

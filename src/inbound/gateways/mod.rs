@@ -215,7 +215,7 @@ pub(crate) mod fixture {
     //! copy of ../shared/gateways/fixtures, so a clone alone runs its tests).
 
     use super::{GatewayAdapter, Normalized};
-    use crate::inbound::normalize::NormalizedEvent;
+    use crate::inbound::normalize::{CanonicalStatus, NormalizedEvent};
     use crate::inbound::request::{BodyKind, InboundRequest, Payload};
     use crate::inbound::verify::VerifyError;
     use bytes::Bytes;
@@ -321,6 +321,56 @@ pub(crate) mod fixture {
             Normalized::Event(e) => *e,
             other => panic!("expected an event, got {other:?}"),
         }
+    }
+
+    /// What a fixture must normalize to: the fields every adapter's test
+    /// pins down, compared in one go so a failure shows them all.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Expected<'a> {
+        pub status: CanonicalStatus,
+        pub transaction: Option<&'a str>,
+        pub subscription: Option<&'a str>,
+        pub product: Option<&'a str>,
+        pub amount_cents: Option<i64>,
+        pub email: Option<&'a str>,
+        /// The event says when it happened.
+        pub is_dated: bool,
+    }
+
+    impl<'a> Expected<'a> {
+        fn of(e: &'a NormalizedEvent) -> Self {
+            Expected {
+                status: e.status,
+                transaction: e.transaction_id.as_deref(),
+                subscription: e.subscription_id.as_deref(),
+                product: e.product.as_ref().map(|p| p.id.as_str()),
+                amount_cents: e.amount_cents,
+                email: e.customer.email.as_deref(),
+                is_dated: e.occurred_at.is_some(),
+            }
+        }
+    }
+
+    /// Every fixture of `dir` normalizes to an event of `adapter`'s gateway
+    /// matching `expected(stem)`. Returns the events, named `dir/stem`, for
+    /// the checks only one gateway needs.
+    pub fn assert_every_fixture_normalizes(
+        adapter: &dyn GatewayAdapter,
+        dir: &str,
+        expected: impl Fn(&str) -> Expected<'static>,
+    ) -> Vec<(String, NormalizedEvent)> {
+        stems(dir)
+            .into_iter()
+            .map(|stem| {
+                let f = load(dir, &stem);
+
+                let e = event(adapter.normalize(&f.request, &f.payload));
+
+                assert_eq!(e.gateway, adapter.kind(), "{dir}/{stem}");
+                assert_eq!(Expected::of(&e), expected(&stem), "{dir}/{stem}");
+                (format!("{dir}/{stem}"), e)
+            })
+            .collect()
     }
 
     /// Every fixture of `dir` proves authentic with its own secret (also

@@ -156,17 +156,9 @@ fn status_from_code(code: &str) -> Option<CanonicalStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture;
+    use crate::inbound::gateways::fixture::{self, assert_every_fixture_normalizes, Expected};
     use crate::inbound::request::BodyKind;
     use bytes::Bytes;
-
-    fn expected(stem: &str) -> CanonicalStatus {
-        match stem {
-            "cancelada" => CanonicalStatus::Canceled,
-            "finalizada" => CanonicalStatus::Approved,
-            other => panic!("no expectation for monetizze/{other}"),
-        }
-    }
 
     fn form(pairs: &[(&str, &str)]) -> (InboundRequest, Payload) {
         let mut out = form_urlencoded::Serializer::new(String::new());
@@ -189,27 +181,36 @@ mod tests {
         fixture::assert_only_its_secret_verifies(&Monetizze, "monetizze", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("98765432"),
+            subscription: None,
+            product: Some("123456"),
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "cancelada" => Expected {
+                status: S::Canceled,
+                ..base
+            },
+            "finalizada" => base,
+            other => panic!("no expectation for monetizze/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("monetizze") {
-            let f = fixture::load("monetizze", &stem);
+        let events = assert_every_fixture_normalizes(&Monetizze, "monetizze", expected);
 
-            let e = fixture::event(Monetizze.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Monetizze, "{stem}");
-            assert_eq!(e.status, expected(&stem), "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), Some("98765432"), "{stem}");
-            assert_eq!(e.amount_cents, Some(49700), "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert_eq!(e.product.map(|p| p.id).as_deref(), Some("123456"), "{stem}");
+        for (name, e) in events {
             assert_eq!(
                 e.occurred_at.map(|t| t.to_rfc3339()).as_deref(),
                 Some("2025-01-15T15:25:01+00:00"),
-                "{stem}"
+                "{name}"
             );
         }
     }

@@ -163,62 +163,65 @@ fn occurred_at(map: &Map<String, Value>, status: CanonicalStatus) -> Option<Date
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
-
-    /// status, transaction, subscription, amount in cents.
-    fn expected(
-        stem: &str,
-    ) -> (
-        CanonicalStatus,
-        &'static str,
-        Option<&'static str>,
-        Option<i64>,
-    ) {
-        use CanonicalStatus as S;
-        let sub = Some("SBGANCHO1");
-        match stem {
-            "cancelled" => (S::Refused, "TXGANCHO1", None, Some(49700)),
-            "chargeback" => (S::Chargeback, "TXGANCHO1", None, Some(49700)),
-            "lost_cart" => (S::CartAbandoned, "TXGANCHO1", None, Some(49700)),
-            "paid" => (S::Approved, "TXGANCHO1", None, Some(49700)),
-            "refunded" => (S::Refunded, "TXGANCHO1", None, Some(49700)),
-            "subscription_canceled" => (S::SubscriptionCanceled, "TXGANCHO2", sub, Some(49700)),
-            "subscription_renewed" => (S::SubscriptionRenewed, "TXGANCHO2", sub, Some(9700)),
-            other => panic!("no expectation for payt/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_key_only() {
         fixture::assert_only_its_secret_verifies(&Payt, "payt", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("TXGANCHO1"),
+            subscription: None,
+            product: Some("PRGANCHO1"),
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "cancelled" => Expected {
+                status: S::Refused,
+                ..base
+            },
+            "chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
+            "lost_cart" => Expected {
+                status: S::CartAbandoned,
+                ..base
+            },
+            "paid" => base,
+            "refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
+            "subscription_canceled" => Expected {
+                status: S::SubscriptionCanceled,
+                transaction: Some("TXGANCHO2"),
+                subscription: Some("SBGANCHO1"),
+                ..base
+            },
+            "subscription_renewed" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("TXGANCHO2"),
+                subscription: Some("SBGANCHO1"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            other => panic!("no expectation for payt/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("payt") {
-            let f = fixture::load("payt", &stem);
-            let (status, transaction, subscription, cents) = expected(&stem);
-
-            let e = event(Payt.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Payt, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), Some(transaction), "{stem}");
-            assert_eq!(e.subscription_id.as_deref(), subscription, "{stem}");
-            assert_eq!(e.amount_cents, cents, "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert_eq!(
-                e.product.map(|p| p.id).as_deref(),
-                Some("PRGANCHO1"),
-                "{stem}"
-            );
-            assert!(e.occurred_at.is_some(), "{stem}");
-        }
+        assert_every_fixture_normalizes(&Payt, "payt", expected);
     }
 
     #[test]

@@ -160,56 +160,59 @@ fn customer(map: &Map<String, Value>) -> Customer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-perfectpay-public-token-5550029d";
-
-    fn expected(stem: &str) -> CanonicalStatus {
-        use CanonicalStatus as S;
-        match stem {
-            "approved" => S::Approved,
-            "chargeback" => S::Chargeback,
-            "pending_billet" => S::WaitingPayment,
-            "precheckout_abandoned" => S::CartAbandoned,
-            "refunded" => S::Refunded,
-            "subscription_cancelled" => S::SubscriptionCanceled,
-            other => panic!("no expectation for perfectpay/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_token_only() {
         fixture::assert_only_its_secret_verifies(&PerfectPay, "perfectpay", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("PPCPMTB5H3745O"),
+            subscription: None,
+            product: Some("PPPBDC49"),
+            amount_cents: Some(49700),
+            email: Some("maria.teste@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "approved" => base,
+            "chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
+            "pending_billet" => Expected {
+                status: S::WaitingPayment,
+                ..base
+            },
+            "precheckout_abandoned" => Expected {
+                status: S::CartAbandoned,
+                ..base
+            },
+            "refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
+            "subscription_cancelled" => Expected {
+                status: S::SubscriptionCanceled,
+                subscription: Some("PPSUB1O91FP1I"),
+                ..base
+            },
+            other => panic!("no expectation for perfectpay/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("perfectpay") {
-            let f = fixture::load("perfectpay", &stem);
-
-            let e = event(PerfectPay.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::PerfectPay, "{stem}");
-            assert_eq!(e.status, expected(&stem), "{stem}");
-            assert_eq!(
-                e.transaction_id.as_deref(),
-                Some("PPCPMTB5H3745O"),
-                "{stem}"
-            );
-            assert_eq!(e.amount_cents, Some(49700), "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("maria.teste@example.com"),
-                "{stem}"
-            );
-            assert_eq!(
-                e.product.map(|p| p.id).as_deref(),
-                Some("PPPBDC49"),
-                "{stem}"
-            );
-            assert!(e.occurred_at.is_some(), "{stem}");
-        }
+        assert_every_fixture_normalizes(&PerfectPay, "perfectpay", expected);
     }
 
     #[test]

@@ -382,7 +382,9 @@ fn unix_time(text: Option<String>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
 
     const SECRET: &str = "whsec_test_gancho_5f3c9a1b2d4e6f708192a3b4";
@@ -407,74 +409,67 @@ mod tests {
         json_request(body, &[("stripe-signature", &header)], &[])
     }
 
-    /// status, transaction, subscription, product (price), amount in cents, e-mail.
-    type Expected = (
-        CanonicalStatus,
-        Option<&'static str>,
-        Option<&'static str>,
-        Option<&'static str>,
-        Option<i64>,
-        Option<&'static str>,
-    );
-
-    fn expected(stem: &str) -> Expected {
-        use CanonicalStatus as S;
-        let email = Some("joana.exemplo@example.com");
-        let sub = Some("sub_1QhGanchoJoana01");
-        let price = Some("price_1QhGanchoMensal97");
-        let sale = Some("pi_3QhGanchoJoana0001");
-        match stem {
-            "charge_dispute_created" => (S::Chargeback, sale, None, None, Some(49700), None),
-            "checkout_session_completed" => (S::Approved, sale, None, None, Some(49700), email),
-            "customer_subscription_deleted" => {
-                (S::SubscriptionCanceled, None, sub, price, None, None)
-            }
-            "invoice_paid_renewal" => (
-                S::SubscriptionRenewed,
-                Some("pi_3QhGanchoRenew0003"),
-                sub,
-                price,
-                Some(9700),
-                email,
-            ),
-            // The fixture's invoice 0004 carries invoice 0003's PaymentIntent.
-            "invoice_payment_failed" => (
-                S::SubscriptionDelayed,
-                Some("pi_3QhGanchoRenew0003"),
-                sub,
-                price,
-                Some(9700),
-                email,
-            ),
-            other => panic!("no expectation for stripe/{other}"),
-        }
-    }
-
     #[test]
     fn every_fixture_verifies_with_its_secret_only() {
         fixture::assert_only_its_secret_verifies(&Stripe, "stripe", at(FIXTURE_T));
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("pi_3QhGanchoJoana0001"),
+            subscription: None,
+            product: None,
+            amount_cents: Some(49700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "charge_dispute_created" => Expected {
+                status: S::Chargeback,
+                email: None,
+                ..base
+            },
+            "checkout_session_completed" => base,
+            "customer_subscription_deleted" => Expected {
+                status: S::SubscriptionCanceled,
+                transaction: None,
+                subscription: Some("sub_1QhGanchoJoana01"),
+                product: Some("price_1QhGanchoMensal97"),
+                amount_cents: None,
+                email: None,
+                ..base
+            },
+            "invoice_paid_renewal" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("pi_3QhGanchoRenew0003"),
+                subscription: Some("sub_1QhGanchoJoana01"),
+                product: Some("price_1QhGanchoMensal97"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            "invoice_payment_failed" => Expected {
+                status: S::SubscriptionDelayed,
+                transaction: Some("pi_3QhGanchoRenew0003"),
+                subscription: Some("sub_1QhGanchoJoana01"),
+                product: Some("price_1QhGanchoMensal97"),
+                amount_cents: Some(9700),
+                ..base
+            },
+            other => panic!("no expectation for stripe/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("stripe") {
-            let f = fixture::load("stripe", &stem);
-            let (status, transaction, subscription, product, cents, email) = expected(&stem);
+        let events = assert_every_fixture_normalizes(&Stripe, "stripe", expected);
 
-            let e = event(Stripe.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Stripe, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), transaction, "{stem}");
-            assert_eq!(e.subscription_id.as_deref(), subscription, "{stem}");
-            assert_eq!(e.product.map(|p| p.id).as_deref(), product, "{stem}");
-            assert_eq!(e.amount_cents, cents, "{stem}");
-            assert_eq!(e.customer.email.as_deref(), email, "{stem}");
+        for (name, e) in events {
             assert!(
                 e.event_id.is_some_and(|id| id.starts_with("evt_")),
-                "{stem}"
+                "{name}"
             );
-            assert!(e.occurred_at.is_some(), "{stem}");
         }
     }
 

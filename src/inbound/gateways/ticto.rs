@@ -151,53 +151,55 @@ fn occurred_at(map: &Map<String, Value>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, event, json_request, Expected,
+    };
     use serde_json::json;
-
-    fn expected(stem: &str) -> CanonicalStatus {
-        match stem {
-            "authorized" => CanonicalStatus::Approved,
-            "pix_created" => CanonicalStatus::WaitingPayment,
-            "refunded" => CanonicalStatus::Refunded,
-            other => panic!("no expectation for ticto/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_token_only() {
         fixture::assert_only_its_secret_verifies(&Ticto, "ticto", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("TOA1B2C3D4E5F6"),
+            subscription: None,
+            product: Some("12345"),
+            amount_cents: Some(49700),
+            email: Some("maria.teste@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "authorized" => base,
+            "pix_created" => Expected {
+                status: S::WaitingPayment,
+                ..base
+            },
+            "refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
+            other => panic!("no expectation for ticto/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("ticto") {
-            let f = fixture::load("ticto", &stem);
+        let events = assert_every_fixture_normalizes(&Ticto, "ticto", expected);
 
-            let e = event(Ticto.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Ticto, "{stem}");
-            assert_eq!(e.status, expected(&stem), "{stem}");
-            assert_eq!(
-                e.transaction_id.as_deref(),
-                Some("TOA1B2C3D4E5F6"),
-                "{stem}"
-            );
-            assert_eq!(e.amount_cents, Some(49700), "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("maria.teste@example.com"),
-                "{stem}"
-            );
+        for (name, e) in events {
             assert_eq!(
                 e.customer.phone.as_deref(),
                 Some("+5511987654321"),
-                "{stem}"
+                "{name}"
             );
-            assert_eq!(e.product.map(|p| p.id).as_deref(), Some("12345"), "{stem}");
             assert_eq!(
                 e.occurred_at.map(|t| t.to_rfc3339()).as_deref(),
                 Some("2025-01-15T12:30:00+00:00"),
-                "{stem}"
+                "{name}"
             );
         }
     }

@@ -125,43 +125,44 @@ fn customer(map: &Map<String, Value>) -> Customer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::gateways::fixture::{self, event, json_request};
+    use crate::inbound::gateways::fixture::{
+        self, assert_every_fixture_normalizes, json_request, Expected,
+    };
     use serde_json::json;
 
     const TOKEN: &str = "test-tmb-header-token-6e6e";
-
-    fn expected(stem: &str) -> (CanonicalStatus, Option<i64>) {
-        match stem {
-            "parcela_vencida" => (CanonicalStatus::SubscriptionDelayed, Some(12475)),
-            "pedido_pago_entrada" => (CanonicalStatus::Approved, Some(149700)),
-            other => panic!("no expectation for tmb/{other}"),
-        }
-    }
 
     #[test]
     fn every_fixture_verifies_with_its_token_only() {
         fixture::assert_only_its_secret_verifies(&Tmb, "tmb", Utc::now());
     }
 
+    fn expected(stem: &str) -> Expected<'static> {
+        use CanonicalStatus as S;
+        let base = Expected {
+            status: S::Approved,
+            transaction: Some("TMB-0001"),
+            subscription: None,
+            product: Some("tmb-prod-01"),
+            amount_cents: Some(149700),
+            email: Some("joana.exemplo@example.com"),
+            is_dated: true,
+        };
+        match stem {
+            "parcela_vencida" => Expected {
+                status: S::SubscriptionDelayed,
+                product: None,
+                amount_cents: Some(12475),
+                ..base
+            },
+            "pedido_pago_entrada" => base,
+            other => panic!("no expectation for tmb/{other}"),
+        }
+    }
+
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
-        for stem in fixture::stems("tmb") {
-            let f = fixture::load("tmb", &stem);
-            let (status, cents) = expected(&stem);
-
-            let e = event(Tmb.normalize(&f.request, &f.payload));
-
-            assert_eq!(e.gateway, GatewayKind::Tmb, "{stem}");
-            assert_eq!(e.status, status, "{stem}");
-            assert_eq!(e.transaction_id.as_deref(), Some("TMB-0001"), "{stem}");
-            assert_eq!(e.amount_cents, cents, "{stem}");
-            assert_eq!(
-                e.customer.email.as_deref(),
-                Some("joana.exemplo@example.com"),
-                "{stem}"
-            );
-            assert!(e.occurred_at.is_some(), "{stem}");
-        }
+        assert_every_fixture_normalizes(&Tmb, "tmb", expected);
     }
 
     #[test]
