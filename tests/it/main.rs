@@ -5,6 +5,7 @@
 mod api;
 mod bad_input;
 mod cli;
+mod config_cache;
 mod faults;
 mod fixtures;
 mod helpers;
