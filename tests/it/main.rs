@@ -15,4 +15,5 @@ mod ledger;
 mod ledger_order;
 mod logs;
 mod outbound;
+mod slow_clients;
 mod storage_story;
