@@ -39,6 +39,8 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     pub outbox: Outbox,
     pub metrics: Arc<Metrics>,
+    /// One permit per inbound call in flight (`GANCHO_MAX_INFLIGHT`).
+    pub inbound_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// SHA-256 hex of an API token: what `api_keys` stores and looks up.
@@ -137,7 +139,33 @@ pub fn router(state: AppState) -> axum::Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         })
         .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
-    crate::api::router(state).layer(trace)
+    let limit = state.config.request_timeout;
+    crate::api::router(state)
+        .layer(axum::middleware::from_fn_with_state(limit, bounded))
+        .layer(trace)
+}
+
+/// Answers `408` to a call that has not been answered within
+/// `GANCHO_REQUEST_TIMEOUT` (a client trickling its body, a handler stuck
+/// on a database that stopped answering); what the call was doing is
+/// cancelled, so an inbound call's transaction rolls back.
+async fn bounded(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            axum::Json(serde_json::json!({"error": {
+                "code": "request_timeout",
+                "message": format!("the call was not complete within {limit:?}"),
+            }})),
+        )
+            .into_response(),
+    }
 }
 
 /// Runs gancho until `shutdown` resolves: the HTTP server and the background
@@ -159,6 +187,7 @@ pub async fn run(
         tracing::warn!("GANCHO_ENCRYPTION_KEY is not set: gateway keys are stored unencrypted");
     }
     let state = AppState {
+        inbound_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight)),
         outbox: Outbox::new(&config.retry_schedule),
         metrics: Arc::new(Metrics::new()),
         store,
@@ -174,10 +203,12 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     let app = router(state.clone());
     let server_token = token.clone();
+    let limits = crate::serve::Limits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+    };
     tasks.spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_token.cancelled().await })
-            .await;
+        let result = crate::serve::serve(listener, app, limits, server_token).await;
         ("http server", result.map_err(anyhow::Error::from))
     });
     tasks.spawn(expiry_loop(state.clone(), token.clone()));

@@ -71,6 +71,23 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// `GANCHO_MAX_BODY`: largest inbound body in bytes (default `1MiB`).
     pub max_body: usize,
+    /// `GANCHO_MAX_INFLIGHT`: inbound calls in flight before `503` with
+    /// `Retry-After` (default 512: several group commits' worth, while
+    /// latency stays bounded and memory small).
+    pub max_inflight: usize,
+    /// `GANCHO_MAX_CONNECTIONS`: open client connections; more are closed
+    /// as soon as they are accepted (default 4096, well under the usual
+    /// descriptor limit once raised; keep it under `ulimit -n`).
+    pub max_connections: usize,
+    /// `GANCHO_HEADER_TIMEOUT`: a client must send a request's headers
+    /// within this, and an idle keep-alive connection is closed after it
+    /// (default `10s`).
+    pub header_timeout: Duration,
+    /// `GANCHO_BODY_TIMEOUT`: reading an inbound body (default `30s`).
+    pub body_timeout: Duration,
+    /// `GANCHO_REQUEST_TIMEOUT`: bounds every call, from its headers to its
+    /// answer (`408` when it runs out; default `60s`).
+    pub request_timeout: Duration,
     /// `GANCHO_TIMEZONE`: day boundaries of stats and charts (default `America/Sao_Paulo`).
     pub timezone: chrono_tz::Tz,
     /// `GANCHO_ENCRYPTION_KEY`: encrypts gateway keys and endpoint secrets at
@@ -87,7 +104,7 @@ pub struct ConfigError {
 }
 
 /// The variables gancho reads, with their defaults.
-const VARS: [(&str, &str); 15] = [
+const VARS: [(&str, &str); 20] = [
     ("GANCHO_DATABASE_URL", "sqlite://gancho.db"),
     ("GANCHO_DATABASE_POOL_SIZE", "10"),
     ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "30s"),
@@ -101,6 +118,11 @@ const VARS: [(&str, &str); 15] = [
     ("GANCHO_RETENTION_DAYS", "60"),
     ("GANCHO_ALLOW_PRIVATE_TARGETS", "false"),
     ("GANCHO_MAX_BODY", "1MiB"),
+    ("GANCHO_MAX_INFLIGHT", "512"),
+    ("GANCHO_MAX_CONNECTIONS", "4096"),
+    ("GANCHO_HEADER_TIMEOUT", "10s"),
+    ("GANCHO_BODY_TIMEOUT", "30s"),
+    ("GANCHO_REQUEST_TIMEOUT", "60s"),
     ("GANCHO_TIMEZONE", "America/Sao_Paulo"),
     ("GANCHO_ENCRYPTION_KEY", ""),
 ];
@@ -247,6 +269,38 @@ impl Config {
                     "expected a size such as 1MiB, 512KiB or 65536".into(),
                 )
             })?,
+            max_inflight: parse_count(&get("GANCHO_MAX_INFLIGHT")).ok_or_else(|| {
+                err(
+                    "GANCHO_MAX_INFLIGHT",
+                    "expected a number of calls, 1 or more".into(),
+                )
+            })?,
+            max_connections: parse_count(&get("GANCHO_MAX_CONNECTIONS")).ok_or_else(|| {
+                err(
+                    "GANCHO_MAX_CONNECTIONS",
+                    "expected a number of connections, 1 or more".into(),
+                )
+            })?,
+            header_timeout: positive_duration(&get("GANCHO_HEADER_TIMEOUT")).ok_or_else(|| {
+                err(
+                    "GANCHO_HEADER_TIMEOUT",
+                    "expected a duration such as 10s".into(),
+                )
+            })?,
+            body_timeout: positive_duration(&get("GANCHO_BODY_TIMEOUT")).ok_or_else(|| {
+                err(
+                    "GANCHO_BODY_TIMEOUT",
+                    "expected a duration such as 30s".into(),
+                )
+            })?,
+            request_timeout: positive_duration(&get("GANCHO_REQUEST_TIMEOUT")).ok_or_else(
+                || {
+                    err(
+                        "GANCHO_REQUEST_TIMEOUT",
+                        "expected a duration such as 60s".into(),
+                    )
+                },
+            )?,
             timezone: get("GANCHO_TIMEZONE").parse().map_err(|_| {
                 err(
                     "GANCHO_TIMEZONE",
@@ -311,6 +365,16 @@ fn parse_public_url(value: &str) -> Result<String, String> {
         return Err("expected an http:// or https:// URL with a host".into());
     }
     Ok(trimmed.to_string())
+}
+
+/// A whole number, 1 or more.
+fn parse_count(value: &str) -> Option<usize> {
+    value.parse().ok().filter(|n| *n > 0)
+}
+
+/// A duration longer than zero.
+fn positive_duration(value: &str) -> Option<Duration> {
+    parse_duration(value).filter(|d| !d.is_zero())
 }
 
 /// `500ms`, `10s`, `5m`, `2h` (a bare number is seconds).
@@ -394,6 +458,10 @@ mod tests {
         assert_eq!(c.retention_days, 60);
         assert!(!c.allow_private_targets);
         assert_eq!(c.max_body, 1 << 20);
+        assert_eq!((c.max_inflight, c.max_connections), (512, 4096));
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.request_timeout, Duration::from_secs(60));
         assert_eq!(c.timezone, chrono_tz::America::Sao_Paulo);
         assert!(c.admin_token.is_none());
     }
@@ -411,6 +479,11 @@ mod tests {
             ("GANCHO_RETENTION_DAYS", "-1"),
             ("GANCHO_ALLOW_PRIVATE_TARGETS", "maybe"),
             ("GANCHO_MAX_BODY", "huge"),
+            ("GANCHO_MAX_INFLIGHT", "0"),
+            ("GANCHO_MAX_CONNECTIONS", "many"),
+            ("GANCHO_HEADER_TIMEOUT", "0s"),
+            ("GANCHO_BODY_TIMEOUT", "slow"),
+            ("GANCHO_REQUEST_TIMEOUT", "0ms"),
             ("GANCHO_TIMEZONE", "Mars/Base"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();

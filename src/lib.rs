@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod redact;
+pub mod serve;
 pub mod standard_webhooks;
 pub mod storage;

@@ -53,6 +53,8 @@ pub struct InboundContext<'a> {
 pub enum BodyError {
     TooLarge(usize),
     Read(String),
+    /// Not all of it arrived within `GANCHO_BODY_TIMEOUT`.
+    TimedOut(std::time::Duration),
 }
 
 /// One inbound HTTP call as plain data.
@@ -493,6 +495,13 @@ fn read_request(
                 400,
                 "bad_request",
                 format!("the body could not be read: {e}"),
+            ))
+        }
+        Err(BodyError::TimedOut(limit)) => {
+            return Err(reject(
+                408,
+                "request_timeout",
+                format!("the body did not arrive within {limit:?}"),
             ))
         }
     };

@@ -19,6 +19,9 @@ use crate::app::AppState;
 use crate::error::ErrorBody;
 use crate::model::GatewayKind;
 
+/// How long an overloaded gancho asks a gateway to wait (`GANCHO_MAX_INFLIGHT`).
+const OVERLOAD_RETRY_AFTER_SECS: u32 = 5;
+
 /// The inbound routes; they take no bearer token (the gateway's proof is checked instead).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,6 +81,19 @@ async fn handle(
     request: Request,
 ) -> Response {
     let started = Instant::now();
+    // Past GANCHO_MAX_INFLIGHT calls, the gateway is told to come back
+    // rather than queued: latency and memory stay bounded under a flood.
+    let Ok(_slot) = state.inbound_slots.try_acquire() else {
+        state.metrics.inbound(None, "overloaded");
+        return into_response(InboundReply {
+            status: 503,
+            body: serde_json::json!({"error": {
+                "code": "overloaded",
+                "message": "too many calls in flight; retry later",
+            }}),
+            retry_after_secs: Some(OVERLOAD_RETRY_AFTER_SECS),
+        });
+    };
     let (parts, body) = request.into_parts();
     let headers: Vec<(String, String)> = parts
         .headers
@@ -99,12 +115,16 @@ async fn handle(
         path: parts.uri.path().to_string(),
         headers,
         query,
-        body: read_body(
-            body,
-            parts.headers.get(header::CONTENT_LENGTH),
-            state.config.max_body,
+        body: tokio::time::timeout(
+            state.config.body_timeout,
+            read_body(
+                body,
+                parts.headers.get(header::CONTENT_LENGTH),
+                state.config.max_body,
+            ),
         )
-        .await,
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(state.config.body_timeout))),
         started,
     };
     let ctx = InboundContext {

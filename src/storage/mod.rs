@@ -3,6 +3,7 @@
 //! Backends live in `sqlite/` (and, in a later issue, `postgres/`); `app.rs`
 //! picks one from `Config::database_url`.
 
+pub mod config_cache;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;

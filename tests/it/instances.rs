@@ -101,16 +101,22 @@ async fn scalar(url: &str, sql: &str) -> i64 {
 }
 
 /// Two `gancho serve` processes on one fresh PostgreSQL database.
-struct Pair {
-    db: PgDatabase,
+pub(crate) struct Pair {
+    pub(crate) db: PgDatabase,
     a: std::process::Child,
-    addr_a: String,
+    pub(crate) addr_a: String,
     b: std::process::Child,
-    addr_b: String,
+    pub(crate) addr_b: String,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
-async fn two_instances(admin: &str, extra_env: &[(&str, &str)]) -> Pair {
+/// Stops both instances (each must exit cleanly on SIGTERM).
+pub(crate) async fn stop_pair(pair: Pair) {
+    stop(pair.a);
+    stop(pair.b);
+}
+
+pub(crate) async fn two_instances(admin: &str, extra_env: &[(&str, &str)]) -> Pair {
     let db = PgDatabase::create(admin).await;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut env = vec![

@@ -5,6 +5,7 @@
 mod api;
 mod bad_input;
 mod cli;
+mod config_cache;
 mod faults;
 mod fixtures;
 mod helpers;
@@ -14,4 +15,5 @@ mod ledger;
 mod ledger_order;
 mod logs;
 mod outbound;
+mod slow_clients;
 mod storage_story;

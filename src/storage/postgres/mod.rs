@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
+use super::config_cache::ConfigCache;
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
@@ -30,6 +31,8 @@ pub struct PgStore {
     writer: PgPool,
     reader: PgPool,
     health: Arc<WriteHealth>,
+    /// Trusted while [`follow_config_changes`] is listening.
+    config: Arc<ConfigCache>,
 }
 
 impl PgStore {
@@ -47,13 +50,20 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        let config = Arc::new(ConfigCache::untrusted());
+        tokio::spawn(follow_config_changes(
+            options,
+            pool.close_event(),
+            Arc::downgrade(&config),
+        ));
         Ok(Self {
             writer: pool.clone(),
             reader: pool,
             health: Arc::default(),
+            config,
         })
     }
 
@@ -78,6 +88,70 @@ impl PgStore {
     /// which must have none).
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+}
+
+/// The channel the configuration triggers notify (migration 0007).
+const CONFIG_CHANNEL: &str = "gancho_config";
+
+/// Listens on [`CONFIG_CHANNEL`] on a connection of its own, emptying the
+/// cache on every notification. The cache is trusted only while listening:
+/// a notification missed while the connection was down cannot leave a stale
+/// entry behind. Ends when the store's pool closes or the store is gone.
+async fn follow_config_changes(
+    options: PgConnectOptions,
+    closed: sqlx::pool::CloseEvent,
+    cache: std::sync::Weak<ConfigCache>,
+) {
+    tokio::pin!(closed);
+    let mut is_warned = false;
+    loop {
+        let listened = async {
+            // Its own pool of one, so the listener never takes a connection
+            // the calls need.
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+                .await?;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CONFIG_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = &mut closed => return,
+            listened = listened => match listened {
+                Ok(listener) => listener,
+                Err(e) => {
+                    if !std::mem::replace(&mut is_warned, true) {
+                        tracing::warn!(error = %e, "cannot listen for configuration changes; reading it from the database on every call until it can");
+                    }
+                    tokio::select! {
+                        _ = &mut closed => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            },
+        };
+        let Some(c) = cache.upgrade() else { return };
+        c.set_trusted(true);
+        drop(c);
+        is_warned = false;
+        loop {
+            let next = tokio::select! {
+                _ = &mut closed => return,
+                next = listener.try_recv() => next,
+            };
+            let Some(c) = cache.upgrade() else { return };
+            match next {
+                Ok(Some(_)) => c.changed(),
+                // The connection was lost: notifications may have been missed.
+                Ok(None) | Err(_) => {
+                    c.set_trusted(false);
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -22,6 +22,7 @@ impl WorkspaceStore for SqliteStore {
     }
 
     async fn insert_workspace(&self, w: &Workspace) -> StoreResult<()> {
+        let _changing = self.config.changing();
         sqlx::query(
             "INSERT INTO workspaces (id, name, public_id, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -45,12 +46,16 @@ impl WorkspaceStore for SqliteStore {
     }
 
     async fn workspace_by_public_id(&self, public_id: &str) -> StoreResult<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE public_id = $1")
-            .bind(public_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::workspace).transpose()
+        let load = async {
+            let row = sqlx::query("SELECT * FROM workspaces WHERE public_id = $1")
+                .bind(public_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+            row.as_ref().map(rows::workspace).transpose()
+        };
+        let key = format!("workspace:{public_id}");
+        self.config.get_or_load(key, load).await
     }
 
     async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
@@ -290,6 +295,7 @@ fn one<T>(mut items: Vec<T>) -> StoreResult<T> {
 #[async_trait]
 impl CatalogStore for SqliteStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO products (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
@@ -330,6 +336,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_product(&self, p: &Product) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE products SET name = $1 WHERE workspace_id = $2 AND id = $3")
@@ -345,6 +352,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_product(&self, ws: &WorkspaceId, id: &ProductId) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let result = sqlx::query("DELETE FROM products WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
@@ -360,22 +368,27 @@ impl CatalogStore for SqliteStore {
         gw: GatewayKind,
         external_id: &str,
     ) -> StoreResult<Vec<ProductId>> {
-        let rows = sqlx::query(
-            "SELECT product_id FROM product_external_ids
-             WHERE workspace_id = $1 AND gateway = $2 AND external_id = $3 ORDER BY product_id",
-        )
-        .bind(ws.as_str())
-        .bind(gw.as_str())
-        .bind(external_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        rows.iter()
-            .map(|r| parse_id(r.get("product_id"), ProductId::parse))
-            .collect()
+        let load = async {
+            let rows = sqlx::query(
+                "SELECT product_id FROM product_external_ids
+                 WHERE workspace_id = $1 AND gateway = $2 AND external_id = $3 ORDER BY product_id",
+            )
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(external_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+            rows.iter()
+                .map(|r| parse_id(r.get("product_id"), ProductId::parse))
+                .collect()
+        };
+        let key = format!("products:{ws}:{gw}:{external_id}");
+        self.config.get_or_load(key, load).await
     }
 
     async fn insert_category(&self, c: &Category) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO categories (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
@@ -425,6 +438,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_category(&self, c: &Category) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         let result =
             sqlx::query("UPDATE categories SET name = $1 WHERE workspace_id = $2 AND id = $3")
@@ -449,6 +463,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_category(&self, ws: &WorkspaceId, id: &CategoryId) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let result = sqlx::query("DELETE FROM categories WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
@@ -462,6 +477,7 @@ impl CatalogStore for SqliteStore {
 #[async_trait]
 impl InboundUrlStore for SqliteStore {
     async fn insert_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at)
@@ -501,13 +517,18 @@ impl InboundUrlStore for SqliteStore {
         ws: &WorkspaceId,
         slug: &str,
     ) -> StoreResult<Option<InboundUrl>> {
-        let rows = sqlx::query("SELECT * FROM inbound_urls WHERE workspace_id = $1 AND slug = $2")
-            .bind(ws.as_str())
-            .bind(slug)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        Ok(self.inbound_urls_from_rows(rows).await?.pop())
+        let load = async {
+            let rows =
+                sqlx::query("SELECT * FROM inbound_urls WHERE workspace_id = $1 AND slug = $2")
+                    .bind(ws.as_str())
+                    .bind(slug)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(map_err)?;
+            Ok(self.inbound_urls_from_rows(rows).await?.pop())
+        };
+        let key = format!("inbound_url:{ws}:{slug}");
+        self.config.get_or_load(key, load).await
     }
 
     async fn list_inbound_urls(
@@ -529,6 +550,7 @@ impl InboundUrlStore for SqliteStore {
     }
 
     async fn update_inbound_url(&self, u: &InboundUrl) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5
@@ -550,6 +572,7 @@ impl InboundUrlStore for SqliteStore {
     }
 
     async fn delete_inbound_url(&self, ws: &WorkspaceId, id: &InboundUrlId) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let result = sqlx::query("DELETE FROM inbound_urls WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
@@ -563,6 +586,7 @@ impl InboundUrlStore for SqliteStore {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, k: &GatewayKey) -> StoreResult<()> {
+        let _changing = self.config.changing();
         sqlx::query(
             "INSERT INTO gateway_keys (id, workspace_id, gateway, name, secret, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -594,15 +618,20 @@ impl KeyStore for SqliteStore {
     }
 
     async fn all_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<GatewayKey>> {
-        let rows = sqlx::query("SELECT * FROM gateway_keys WHERE workspace_id = $1 ORDER BY id")
-            .bind(ws.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::gateway_key).collect()
+        let load = async {
+            let rows =
+                sqlx::query("SELECT * FROM gateway_keys WHERE workspace_id = $1 ORDER BY id")
+                    .bind(ws.as_str())
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(map_err)?;
+            rows.iter().map(rows::gateway_key).collect()
+        };
+        self.config.get_or_load(format!("keys:{ws}"), load).await
     }
 
     async fn delete_key(&self, ws: &WorkspaceId, id: &KeyId) -> StoreResult<()> {
+        let _changing = self.config.changing();
         let result = sqlx::query("DELETE FROM gateway_keys WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, SqliteConnection};
 
-use crate::storage::write::WriteTx;
+use super::group::Unit;
 
 use super::outbound::{insert_delivery, insert_event};
 use super::{map_err, ms, parse_id, SqliteStore};
@@ -211,15 +211,16 @@ pub(super) async fn upsert_logs(
     Ok(())
 }
 
-/// A write transaction on the single writer connection.
+/// One call's unit of work, group-committed with its neighbours
+/// (`group.rs`) on the single writer connection.
 pub struct SqliteLedgerTx {
-    tx: WriteTx<Sqlite>,
+    tx: Unit,
 }
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
-        let tx = self.write_tx().await?;
+        let tx = self.group.begin(self).await?;
         Ok(Box::new(SqliteLedgerTx { tx }))
     }
 }
@@ -250,7 +251,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(e.subscription_id.as_deref())
         .bind(e.log_id.as_str())
         .bind(ms(e.processed_at))
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
@@ -275,7 +276,11 @@ impl LedgerTx for SqliteLedgerTx {
             list.push_bind(s.as_str());
         }
         qb.push(")");
-        let row = qb.build().fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        let row = qb
+            .build()
+            .fetch_one(self.tx.conn()?)
+            .await
+            .map_err(map_err)?;
         Ok(row.get::<i64, _>("n") > 0)
     }
 
@@ -287,7 +292,7 @@ impl LedgerTx for SqliteLedgerTx {
         let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND email = $2")
             .bind(ws.as_str())
             .bind(email)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(rows::student).transpose()
@@ -308,7 +313,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(s.status.as_str())
         .bind(ms(s.created_at))
         .bind(ms(s.updated_at))
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
@@ -326,7 +331,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(ms(s.updated_at))
         .bind(s.workspace_id.as_str())
         .bind(s.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -350,7 +355,7 @@ impl LedgerTx for SqliteLedgerTx {
             .bind(gw.as_str())
             .bind(transaction_id)
             .bind(ms(now))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         rows.iter().map(rows::grant).collect()
@@ -373,7 +378,7 @@ impl LedgerTx for SqliteLedgerTx {
             .bind(gw.as_str())
             .bind(subscription_id)
             .bind(ms(now))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         rows.iter().map(rows::grant).collect()
@@ -383,7 +388,7 @@ impl LedgerTx for SqliteLedgerTx {
         let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         rows::grant(&row)
@@ -425,7 +430,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(g.expires_at.map(ms))
         .bind(g.revoked_at.map(ms))
         .bind(g.revoke_reason.as_deref())
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         if let (Some(gw), Some(tx)) = (gw, transaction_id) {
@@ -448,7 +453,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(grant.as_str())
         .bind(gw.as_str())
         .bind(transaction_id)
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -462,7 +467,7 @@ impl LedgerTx for SqliteLedgerTx {
         sqlx::query("UPDATE grants SET expires_at = $1 WHERE id = $2")
             .bind(expires_at.map(ms))
             .bind(grant.as_str())
-            .execute(&mut *self.tx)
+            .execute(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -480,7 +485,7 @@ impl LedgerTx for SqliteLedgerTx {
         .bind(ms(at))
         .bind(reason)
         .bind(grant.as_str())
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
@@ -497,21 +502,21 @@ impl LedgerTx for SqliteLedgerTx {
         )
         .bind(ms(now))
         .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         rows.iter().map(rows::grant).collect()
     }
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        insert_log(&mut self.tx, entry).await
+        insert_log(self.tx.conn()?, entry).await
     }
 
     async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
         let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.tx.conn()?)
             .await
             .map_err(map_err)?;
         rows::student(&row)
@@ -522,7 +527,7 @@ impl LedgerTx for SqliteLedgerTx {
         ws: &WorkspaceId,
         categories: &[CategoryId],
     ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
-        category_products(&mut self.tx, ws, categories).await
+        category_products(self.tx.conn()?, ws, categories).await
     }
 
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
@@ -530,18 +535,18 @@ impl LedgerTx for SqliteLedgerTx {
             "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled = 1 ORDER BY id",
         )
         .bind(ws.as_str())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn()?)
         .await
         .map_err(map_err)?;
         rows.iter().map(rows::endpoint).collect()
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {
-        insert_event(&mut self.tx, event).await
+        insert_event(self.tx.conn()?, event).await
     }
 
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
-        insert_delivery(&mut self.tx, delivery).await
+        insert_delivery(self.tx.conn()?, delivery).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

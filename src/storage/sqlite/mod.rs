@@ -4,6 +4,7 @@
 //! the PostgreSQL backend. Timestamps are stored as UTC unix milliseconds.
 
 mod catalog;
+mod group;
 mod ledger;
 mod logs;
 mod outbound;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
+use super::config_cache::ConfigCache;
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
@@ -30,6 +32,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     health: Arc<WriteHealth>,
+    /// One file has one gancho process, so its own writes are all the
+    /// changes there are: trusted from the start.
+    config: Arc<ConfigCache>,
+    /// The ledger's transactions, committed in groups.
+    group: group::GroupCommit,
 }
 
 impl SqliteStore {
@@ -57,6 +64,8 @@ impl SqliteStore {
             writer,
             reader,
             health: Arc::default(),
+            config: Arc::new(ConfigCache::trusted()),
+            group: group::GroupCommit::start(),
         })
     }
 

@@ -1,0 +1,236 @@
+//! The configuration cache (issue 9): every inbound call reads its
+//! workspace, inbound URL, keys and product mappings from memory, so a change
+//! made through the API must reach the very next call, on this instance at
+//! once and on another instance of the same PostgreSQL database as soon as
+//! its notification arrives, even if that instance lost its listening
+//! connection in between.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::db::{pg_url, query};
+use crate::helpers::fixture::load;
+use crate::helpers::TestApp;
+use crate::instances::{post, sale, setup, HOTTOK, TOKEN};
+
+fn hotmart_sale(i: usize, email: &str) -> crate::helpers::fixture::Fixture {
+    load("hotmart", "purchase_approved").edit(|v| {
+        v["id"] = json!(format!("evt-cache-{i}"));
+        v["data"]["purchase"]["transaction"] = json!(format!("CACHE-{i}"));
+        v["data"]["buyer"]["email"] = json!(email);
+    })
+}
+
+#[tokio::test]
+async fn a_configuration_change_reaches_the_next_call_at_once() {
+    let app = TestApp::spawn().await;
+    let key = app.create_key("hotmart", "first-hottok-Xk3p9QmZ2").await;
+    let product = app.create_product("Curso", json!([])).await;
+    let url_body = json!({"name": "Vendas", "gateway": "hotmart", "product_ids": [product]});
+    let u = app.post("/inbound-urls", url_body).await;
+    let path = u["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("https://hooks.example.com")
+        .unwrap()
+        .to_string();
+    let sale = |i, secret: &str| {
+        hotmart_sale(i, &format!("c{i}@example.com")).set_header("x-hotmart-hottok", secret)
+    };
+
+    // Warm the cache: workspace, URL and keys are read once here.
+    assert_eq!(
+        app.post_fixture(&path, &sale(1, "first-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+
+    // A new key, the old one deleted: the old secret is refused on the next call.
+    app.create_key("hotmart", "second-hottok-Xk3p9QmZ2").await;
+    // Both keys verify now, and this call caches them both.
+    assert_eq!(
+        app.post_fixture(&path, &sale(8, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.post_fixture(&path, &sale(9, "first-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+    let key_id = key["id"].as_str().unwrap();
+    app.api(Method::DELETE, &format!("/keys/{key_id}"), None, 204)
+        .await;
+    assert_eq!(
+        app.post_fixture(&path, &sale(2, "first-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.post_fixture(&path, &sale(3, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+
+    // The URL deactivated: suspended on the next call; reactivated: taken again.
+    let id = u["id"].as_str().unwrap();
+    let patch = |on: bool| json!({"enabled": on});
+    app.api(
+        Method::PATCH,
+        &format!("/inbound-urls/{id}"),
+        Some(patch(false)),
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.post_fixture(&path, &sale(4, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        503
+    );
+    app.api(
+        Method::PATCH,
+        &format!("/inbound-urls/{id}"),
+        Some(patch(true)),
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.post_fixture(&path, &sale(5, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+
+    // The global URL maps by external id: unmapped, then mapped right after.
+    let global = format!("/in/{}?gateway=hotmart", app.public_id().await);
+    let (status, body) = app
+        .post_fixture(&global, &sale(6, "second-hottok-Xk3p9QmZ2"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
+    let external = load("hotmart", "purchase_approved").json()["data"]["product"]["id"].clone();
+    app.api(
+        Method::PATCH,
+        &format!("/products/{product}"),
+        Some(json!({"external_ids": [{"gateway": "hotmart", "id": external}]})),
+        200,
+    )
+    .await;
+    let (status, body) = app
+        .post_fixture(&global, &sale(7, "second-hottok-Xk3p9QmZ2"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("processed")),
+        "{body}"
+    );
+    assert_eq!(app.access("c7@example.com").await, vec![product]);
+    app.stop().await;
+}
+
+/// Posts the old-secret sale to `addr` until it is refused (the change has
+/// reached that instance), for at most five seconds; returns how long it took.
+async fn until_refused(client: &reqwest::Client, addr: &str, path: &str, i: usize) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        match post(client, addr, path, sale(i)).await {
+            Err(e) if e.starts_with("401") => return started.elapsed(),
+            other => assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "instance {addr} still takes the deleted key after 5 s: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_reaches_the_other_even_after_it_lost_its_listener() {
+    let Some(admin) = pg_url() else {
+        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
+        return;
+    };
+    let pair = crate::instances::two_instances(&admin, &[]).await;
+    let client = reqwest::Client::new();
+    let path = setup(&client, &pair.addr_a, None).await;
+    let api = |addr: &str, p: &str| format!("http://{addr}/api/v1{p}");
+    // B reads (and caches) the configuration.
+    assert_eq!(
+        post(&client, &pair.addr_b, &path, sale(1)).await,
+        Ok("processed".into())
+    );
+
+    let replace_key = |secret: &'static str| {
+        let client = client.clone();
+        let addr_a = pair.addr_a.clone();
+        async move {
+            let keys: serde_json::Value = client
+                .get(api(&addr_a, "/keys"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            client
+                .post(api(&addr_a, "/keys"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"gateway": "hotmart", "secret": secret}))
+                .send()
+                .await
+                .unwrap();
+            for k in keys["items"].as_array().unwrap() {
+                let id = k["id"].as_str().unwrap();
+                let resp = client
+                    .delete(api(&addr_a, &format!("/keys/{id}")))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 204);
+            }
+        }
+    };
+    // Through A, the key B verifies with is replaced: B hears of it.
+    replace_key("replacement-hottok-1").await;
+    let took = until_refused(&client, &pair.addr_b, &path, 2).await;
+    eprintln!("the change reached instance B after {took:?}");
+
+    // B takes the old secret again once it is restored ...
+    replace_key(HOTTOK).await;
+    for _ in 0..250 {
+        if post(&client, &pair.addr_b, &path, sale(3)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        post(&client, &pair.addr_b, &path, sale(4)).await,
+        Ok("processed".into())
+    );
+    // ... then loses its listening connections, and the key changes while
+    // they are down: B must not trust what it cached.
+    let killed = query(
+        &pair.db.url,
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .await[0]
+        .int("n");
+    assert_eq!(killed, 2, "each instance listens on one connection");
+    replace_key("replacement-hottok-2").await;
+    until_refused(&client, &pair.addr_b, &path, 5).await;
+    crate::instances::stop_pair(pair).await;
+}
