@@ -526,6 +526,33 @@ async fn wrong_secrets_are_401_and_create_no_student() {
 }
 
 #[tokio::test]
+async fn an_unsigned_eduzz_hub_call_is_401_even_when_its_origin_secret_is_a_key() {
+    let app = TestApp::spawn().await;
+    // The producer's origin key rides in every hub body (data.producer.originSecret).
+    app.create_key("eduzz", "test-eduzz-origin-key-4b21").await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(json!({"name": "x", "gateway": "eduzz", "product_ids": [product]}))
+        .await;
+    let mut unsigned = load("eduzz", "invoice_paid");
+    unsigned
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("x-signature"));
+
+    let (status, body) = app.post_fixture(&path, &unsigned).await;
+
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-signature"),
+        "{body}"
+    );
+    assert!(app.student(EMAIL).await.is_none());
+}
+
+#[tokio::test]
 async fn a_stale_stripe_or_cakto_signature_is_401() {
     for (dir, stem) in [
         ("stripe", "checkout_session_completed"),

@@ -6,6 +6,11 @@
 //! key. NOTES-MORE.md § 5 (MEDIUM for the headers: implementations citing
 //! Cakto's page, which was seen only in part).
 //!
+//! Unlike Eduzz's hub (issue 11), the unsigned form stays accepted: Cakto
+//! puts in every body the very secret that keys the signature (HIGH), so a
+//! call without the headers proves as much as a signed one (whoever can read
+//! a call can also sign one), and older deliveries carry no headers at all.
+//!
 //! Sellers map by `data.product.id`. `data.subscription.current_period` is
 //! read as the charge number (LOW: the name suggests it).
 

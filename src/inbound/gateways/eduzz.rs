@@ -2,6 +2,12 @@
 //! `x-signature` = hex HMAC-SHA256 of the raw body) and the legacy Órbita
 //! postback (flat fields, as a form or as JSON, proven by the `origin` key).
 //! Field locations and the status mapping follow ../shared/gateways/NOTES.md § 4–5.
+//!
+//! The hub signs every call, so a hub call must carry a valid `x-signature`:
+//! its body's `data.producer.originSecret` is not accepted instead (issue 11),
+//! since it is the producer's origin key, also sent in every legacy postback,
+//! and would let whoever holds it forge hub events. Only the legacy postback,
+//! which has nothing else, is proven by a body token.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -27,7 +33,7 @@ impl GatewayAdapter for Eduzz {
             name: "Eduzz",
             formats: "Developer Hub (JSON); legacy postback (form or JSON)",
             proof: Proof::Signature,
-            proof_detail: "x-signature = hex HMAC-SHA256 of the raw body (hub); legacy: origin / origin_secret, else api_key",
+            proof_detail: "x-signature = hex HMAC-SHA256 of the raw body (hub, required); legacy postback only: origin / origin_secret, else api_key",
             is_token_in_url: false,
             secret: SecretSource::FromGateway,
             where_to_paste: "Na Eduzz, abra o Console do Desenvolvedor > Webhooks > Criar webhook. Cole a URL do gancho, marque os eventos de fatura (paga, reembolsada, cancelada, expirada) e copie a chave secreta do webhook para o gancho. No postback antigo (Nutror), copie o origin/origin_secret da conta.",
@@ -61,9 +67,10 @@ impl GatewayAdapter for Eduzz {
         if secrets.iter().all(|s| s.is_empty()) {
             return Err(VerifyError::NoKeys("eduzz"));
         }
-        match hub_envelope(req, payload) {
-            Some(map) => verify_hub(req, map, secrets),
-            None => verify_legacy(payload, secrets),
+        if hub_envelope(req, payload).is_some() {
+            verify_hub(req, secrets)
+        } else {
+            verify_legacy(payload, secrets)
         }
     }
 
@@ -112,26 +119,17 @@ fn is_legacy(payload: &Payload) -> bool {
         .any(|k| payload.text(k).is_some())
 }
 
-fn verify_hub(
-    req: &InboundRequest,
-    map: &Map<String, Value>,
-    secrets: &[&str],
-) -> Result<usize, VerifyError> {
-    if let Some(header) = req.header("x-signature") {
-        let given = header.trim();
-        let given = given.strip_prefix("sha256=").unwrap_or(given);
-        return first_match(secrets, |s| {
-            !s.is_empty()
-                && hex_digest_eq(given, &hex::encode(hmac_sha256(s.as_bytes(), &req.body)))
-        })
-        .ok_or(VerifyError::BadSignature("x-signature header"));
-    }
-    // NOTES.md § 5: the producer's origin key also rides in the body.
-    let Some(origin) = path_text(map, &["data", "producer", "originSecret"]) else {
+fn verify_hub(req: &InboundRequest, secrets: &[&str]) -> Result<usize, VerifyError> {
+    // The body's originSecret is no proof here: see the module doc.
+    let Some(header) = req.header("x-signature") else {
         return Err(VerifyError::MissingProof("x-signature header"));
     };
-    first_match(secrets, |s| secret_eq(&origin, s))
-        .ok_or(VerifyError::BadSignature("data.producer.originSecret"))
+    let given = header.trim();
+    let given = given.strip_prefix("sha256=").unwrap_or(given);
+    first_match(secrets, |s| {
+        !s.is_empty() && hex_digest_eq(given, &hex::encode(hmac_sha256(s.as_bytes(), &req.body)))
+    })
+    .ok_or(VerifyError::BadSignature("x-signature header"))
 }
 
 fn verify_legacy(payload: &Payload, secrets: &[&str]) -> Result<usize, VerifyError> {
@@ -706,7 +704,7 @@ mod tests {
     }
 
     #[test]
-    fn eduzz_hub_without_signature_falls_back_to_the_origin_secret() {
+    fn eduzz_hub_without_a_signature_is_refused_even_when_the_origin_secret_matches() {
         let body = hub_body("invoice_paid");
         let unsigned = json_request(&body, &[]);
         let mut no_origin = body.clone();
@@ -716,15 +714,18 @@ mod tests {
             .remove("originSecret");
         let bare = json_request(&no_origin, &[]);
 
-        assert_eq!(verify(&unsigned, &[OTHER, ORIGIN]), Ok(1));
-        assert!(matches!(
+        assert_eq!(
+            verify(&unsigned, &[OTHER, ORIGIN]),
+            Err(VerifyError::MissingProof("x-signature header"))
+        );
+        assert_eq!(
             verify(&unsigned, &[HUB_SECRET]),
-            Err(VerifyError::BadSignature(_))
-        ));
-        assert!(matches!(
+            Err(VerifyError::MissingProof("x-signature header"))
+        );
+        assert_eq!(
             verify(&bare, &[HUB_SECRET]),
-            Err(VerifyError::MissingProof(_))
-        ));
+            Err(VerifyError::MissingProof("x-signature header"))
+        );
     }
 
     #[test]
