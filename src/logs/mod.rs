@@ -304,9 +304,10 @@ pub const CSV_HEADER: [&str; 13] = [
     "error",
 ];
 
-/// One entry as CSV fields.
+/// One entry as CSV fields, each defused by [`defuse_formula`]: e-mails,
+/// event types, integration names and errors come from gateways and users.
 pub fn csv_row(e: &LogEntry) -> [String; 13] {
-    [
+    let row = [
         e.id.to_string(),
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         e.direction.as_str().to_string(),
@@ -322,12 +323,42 @@ pub fn csv_row(e: &LogEntry) -> [String; 13] {
         e.integration.name.clone(),
         e.attempts.to_string(),
         e.error.clone().unwrap_or_default(),
-    ]
+    ];
+    row.map(defuse_formula)
+}
+
+/// A cell a spreadsheet will show as text rather than run as a formula
+/// (OWASP "CSV Injection"): one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`, which Excel, LibreOffice and Google
+/// Sheets read as "text follows" and hide.
+fn defuse_formula(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_that_start_a_formula_are_prefixed_with_a_quote() {
+        for (cell, out) in [
+            ("=1+2", "'=1+2"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("ana@example.com", "ana@example.com"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(defuse_formula(cell.to_string()), out, "{cell:?}");
+        }
+    }
 
     #[test]
     fn bad_filters_say_why() {

