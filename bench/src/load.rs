@@ -29,17 +29,28 @@ pub struct Report {
 }
 
 impl Report {
+    /// Calls answered `200` per second (a call shed with `503` is not taken).
     pub fn rate(&self) -> f64 {
-        self.shots.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.ok() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Calls gancho shed with `503` (past `GANCHO_MAX_INFLIGHT`).
+    pub fn shed(&self) -> usize {
+        self.shots.iter().filter(|s| s.status == 503).count()
     }
 
     pub fn ok(&self) -> usize {
         self.shots.iter().filter(|s| s.status == 200).count()
     }
 
-    /// The `p`th percentile latency (0–100).
+    /// The `p`th percentile latency (0–100) of the calls answered `200`.
     pub fn percentile(&self, p: f64) -> Duration {
-        let mut all: Vec<Duration> = self.shots.iter().map(|s| s.latency).collect();
+        let mut all: Vec<Duration> = self
+            .shots
+            .iter()
+            .filter(|s| s.status == 200)
+            .map(|s| s.latency)
+            .collect();
         percentile(&mut all, p)
     }
 }
