@@ -178,6 +178,11 @@ async fn a_receiver_failing_twice_gets_three_attempts_on_the_schedule_with_one_w
 
     app.clock.advance(chrono::Duration::seconds(1));
     receiver.wait_for(2).await;
+    // The retry is scheduled when the attempt is recorded, which may come a
+    // few milliseconds after the receiver saw it: advancing the clock before
+    // that would push the third attempt past the time this test waits for.
+    app.wait_until(&format!("/deliveries/{delivery}"), |d| d["attempts"] == 2)
+        .await;
     app.clock.advance(chrono::Duration::seconds(2));
     let got = receiver.wait_for(3).await;
     let done = app
