@@ -29,6 +29,9 @@ use crate::storage::Store;
 
 /// How often the expiry task looks for grants whose time is up.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+/// How often pending calls' buyers are looked up (`inbound::lookup`); a
+/// new one waits at most this long for its first try.
+const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Shared by every handler and task.
 #[derive(Clone)]
@@ -213,6 +216,13 @@ pub async fn run(
     });
     tasks.spawn(expiry_loop(state.clone(), token.clone()));
     tasks.spawn(retention_loop(state.clone(), token.clone()));
+    let lookup_http = reqwest::Client::builder()
+        .timeout(crate::inbound::lookup::REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gancho/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the customer lookup HTTP client")?;
+    tasks.spawn(lookup_loop(state.clone(), lookup_http, token.clone()));
     let mut worker_ctx =
         WorkerContext::new(state.store.clone(), state.sealer.clone(), &state.config)
             .context("building the delivery HTTP client")?;
@@ -241,6 +251,44 @@ pub async fn run(
     }
     tracing::info!("gancho stopped");
     failure.map_or(Ok(()), Err)
+}
+
+/// Resolves pending calls' buyers every [`LOOKUP_INTERVAL`] (`inbound::lookup`).
+async fn lookup_loop(
+    state: AppState,
+    http: reqwest::Client,
+    token: CancellationToken,
+) -> (&'static str, anyhow::Result<()>) {
+    let apis = crate::inbound::lookup::Apis {
+        asaas: state.config.asaas_api_url.clone(),
+    };
+    loop {
+        let ctx = crate::inbound::InboundContext {
+            store: state.store.as_ref(),
+            sealer: &state.sealer,
+            outbox: &state.outbox,
+            metrics: Some(&state.metrics),
+            now: state.clock.now(),
+        };
+        // One instance at a time, so a buyer is fetched once.
+        let result = match state.store.try_exclusive("customer_lookups").await {
+            Ok(Some(_lock)) => crate::inbound::lookup::run_due(&ctx, &http, &apis).await,
+            Ok(None) => Ok(Default::default()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(pass) if pass.resolved > 0 => {
+                tracing::info!(resolved = pass.resolved, "pending calls applied");
+            }
+            Ok(_) => {}
+            Err(crate::storage::StoreError::Unavailable(_)) => {}
+            Err(e) => tracing::error!(error = %e, "resolving pending calls failed; will retry"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return ("customer lookups", Ok(())),
+            _ = tokio::time::sleep(LOOKUP_INTERVAL) => {}
+        }
+    }
 }
 
 /// Revokes expired grants every [`EXPIRY_INTERVAL`].

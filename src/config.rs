@@ -93,6 +93,10 @@ pub struct Config {
     /// `GANCHO_ENCRYPTION_KEY`: encrypts gateway keys and endpoint secrets at
     /// rest; when unset they are stored in clear and start-up warns.
     pub encryption_key: Option<Secret>,
+    /// `GANCHO_ASAAS_API_URL`: Asaas's API, where gancho fetches the buyer
+    /// of an Asaas payment (`GET {url}/v3/customers/{id}`; default
+    /// `https://api.asaas.com`; `https://api-sandbox.asaas.com` for the sandbox).
+    pub asaas_api_url: String,
 }
 
 /// One bad setting: which variable and why.
@@ -104,7 +108,7 @@ pub struct ConfigError {
 }
 
 /// The variables gancho reads, with their defaults.
-const VARS: [(&str, &str); 20] = [
+const VARS: [(&str, &str); 21] = [
     ("GANCHO_DATABASE_URL", "sqlite://gancho.db"),
     ("GANCHO_DATABASE_POOL_SIZE", "10"),
     ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "30s"),
@@ -125,6 +129,7 @@ const VARS: [(&str, &str); 20] = [
     ("GANCHO_REQUEST_TIMEOUT", "60s"),
     ("GANCHO_TIMEZONE", "America/Sao_Paulo"),
     ("GANCHO_ENCRYPTION_KEY", ""),
+    ("GANCHO_ASAAS_API_URL", "https://api.asaas.com"),
 ];
 
 /// Variables gancho reads that are not settings (so they are not "unknown").
@@ -216,6 +221,8 @@ impl Config {
             })?,
             public_url: parse_public_url(&get("GANCHO_PUBLIC_URL"))
                 .map_err(|m| err("GANCHO_PUBLIC_URL", m))?,
+            asaas_api_url: parse_public_url(&get("GANCHO_ASAAS_API_URL"))
+                .map_err(|m| err("GANCHO_ASAAS_API_URL", m))?,
             admin_token: optional_secret("GANCHO_ADMIN_TOKEN"),
             retry_schedule: parse_schedule(&get("GANCHO_RETRY_SCHEDULE"))
                 .map_err(|m| err("GANCHO_RETRY_SCHEDULE", m))?,

@@ -159,6 +159,28 @@ pub struct GatewayKey {
     pub gateway: GatewayKind,
     pub name: String,
     pub secret: String,
+    /// The seller's API key for the gateway's own API, sealed like `secret`:
+    /// Asaas's webhooks carry only a customer id, and gancho fetches the
+    /// buyer's e-mail with it (`inbound::lookup`).
+    pub api_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An authentic inbound call that waits for its buyer's e-mail from the
+/// gateway's API (`inbound::lookup`): stored with its log entry, before the
+/// gateway is answered, so it is never lost; granted once it is resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerLookup {
+    pub log_id: LogId,
+    pub workspace_id: WorkspaceId,
+    /// The key that proved the call; its `api_key` asks the gateway.
+    pub key_id: KeyId,
+    pub gateway: GatewayKind,
+    /// The gateway's id of the buyer (Asaas `cus_…`).
+    pub customer_ref: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

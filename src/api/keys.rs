@@ -29,6 +29,10 @@ pub struct KeyIn {
     pub name: Option<String>,
     /// Generated when omitted (`whsec_…` for `generic`).
     pub secret: Option<String>,
+    /// `asaas` only: the seller's Asaas API key (`$aact_…`), with which
+    /// gancho fetches the buyer's e-mail and name, since Asaas's webhooks
+    /// carry only a customer id. Without it, Asaas sales cannot be granted.
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,15 +42,19 @@ pub struct KeyOut {
     pub name: String,
     /// In full in the create response only; masked everywhere else.
     pub secret: String,
+    /// The API key (`asaas` only), masked like the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-fn key_out(k: GatewayKey, secret: String) -> KeyOut {
+fn key_out(k: GatewayKey, secret: String, api_key: Option<String>) -> KeyOut {
     KeyOut {
         id: k.id,
         gateway: k.gateway,
         name: k.name,
         secret,
+        api_key,
         created_at: k.created_at,
     }
 }
@@ -62,6 +70,7 @@ async fn create_key(
         gateway: body.gateway,
         name: body.name,
         secret: body.secret,
+        api_key: body.api_key,
     };
     let created = keys::create_key(
         state.store.as_ref(),
@@ -73,7 +82,7 @@ async fn create_key(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(key_out(created.key, created.secret)),
+        Json(key_out(created.key, created.secret, created.api_key)),
     ))
 }
 
@@ -89,8 +98,8 @@ async fn list_keys(
     Ok(Json(ListOut::from_rows(
         rows,
         &page,
-        |(k, _)| k.id.to_string(),
-        |(k, m)| key_out(k, m),
+        |m| m.key.id.to_string(),
+        |m| key_out(m.key, m.secret, m.api_key),
     )))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod gateways;
+pub mod lookup;
 pub mod normalize;
 pub mod receive;
 pub mod request;
@@ -80,7 +81,14 @@ pub struct InboundReply {
 enum Outcome {
     Processed,
     Duplicate,
-    Ignored { reason: String, is_ack: bool },
+    Ignored {
+        reason: String,
+        is_ack: bool,
+    },
+    /// Stored with a customer lookup: applied once the buyer is known.
+    Pending {
+        customer_ref: String,
+    },
     Rejected(Rejection),
 }
 
@@ -113,6 +121,11 @@ struct Trace {
     effects: Vec<Effect>,
     /// Set when this call is a reprocess of an earlier entry.
     reprocess_of: Option<LogId>,
+    /// The key that proved the call (for a reprocess, the first call's).
+    key_id: Option<KeyId>,
+    /// The buyer as the gateway's API told it (`lookup`), filled into an
+    /// event whose webhook named only the buyer's id.
+    resolved: Option<normalize::Customer>,
 }
 
 fn new_trace() -> Trace {
@@ -131,6 +144,8 @@ fn new_trace() -> Trace {
         native_event: None,
         effects: Vec::new(),
         reprocess_of: None,
+        key_id: None,
+        resolved: None,
     }
 }
 
@@ -156,7 +171,10 @@ async fn finish(
     // Processed and duplicate calls wrote their log entry inside the ledger
     // transaction. An ignored call's entry is what lets it be reprocessed,
     // so it is answered 200 only once that entry is stored.
-    if !matches!(outcome, Outcome::Processed | Outcome::Duplicate) {
+    if !matches!(
+        outcome,
+        Outcome::Processed | Outcome::Duplicate | Outcome::Pending { .. }
+    ) {
         let reply = reply_for(&outcome, &trace.log_id);
         if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
             if let Err(e) = ctx.store.insert_log(&entry).await {
@@ -198,6 +216,7 @@ fn reply_label(outcome: &Outcome, status: u16) -> &'static str {
         (Outcome::Processed, _) => "processed",
         (Outcome::Duplicate, _) => "duplicate",
         (Outcome::Ignored { .. }, _) => "ignored",
+        (Outcome::Pending { .. }, _) => "pending",
         (_, 401) => "unauthorized",
         (_, 503) => "unavailable",
         (_, s) if s >= 500 => "error",
@@ -223,6 +242,17 @@ pub async fn reprocess(
     ctx: &InboundContext<'_>,
     workspace: &Workspace,
     original: &crate::model::LogEntry,
+) -> Result<InboundReply, ReprocessError> {
+    rerun(ctx, workspace, original, None).await
+}
+
+/// [`reprocess`], with the buyer `resolved` from the gateway's API when the
+/// webhook named only their id (`lookup`).
+async fn rerun(
+    ctx: &InboundContext<'_>,
+    workspace: &Workspace,
+    original: &crate::model::LogEntry,
+    resolved: Option<normalize::Customer>,
 ) -> Result<InboundReply, ReprocessError> {
     let d = &original.detail;
     if original.direction != crate::model::Direction::In {
@@ -266,6 +296,8 @@ pub async fn reprocess(
     trace.integration = original.integration.clone();
     trace.gateway = Some(gateway);
     trace.reprocess_of = Some(original.id.clone());
+    trace.key_id = proving_key(&d["verification"]);
+    trace.resolved = resolved;
     trace.verification =
         json!({"result": "verified", "reprocess_of": original.id, "original": d["verification"]});
     let url = match original
@@ -279,6 +311,19 @@ pub async fn reprocess(
     };
     let outcome = renormalize(ctx, &call, &mut trace, workspace, url.as_ref(), gateway).await;
     Ok(finish(ctx, &call, &trace, outcome).await)
+}
+
+/// The key that proved a call, from its log entry's `verification` (a
+/// reprocess keeps the first call's under `original`).
+fn proving_key(verification: &Value) -> Option<KeyId> {
+    let mut v = verification;
+    for _ in 0..16 {
+        if let Some(id) = v["key_id"].as_str() {
+            return KeyId::parse(id);
+        }
+        v = &v["original"];
+    }
+    None
 }
 
 async fn renormalize(
@@ -331,6 +376,7 @@ fn reply_for(outcome: &Outcome, log_id: &LogId) -> InboundReply {
         Outcome::Processed => ok("processed"),
         Outcome::Duplicate => ok("duplicate"),
         Outcome::Ignored { .. } => ok("ignored"),
+        Outcome::Pending { .. } => ok("pending"),
         Outcome::Rejected(r) => InboundReply {
             status: r.status,
             body: json!({"error": {"code": r.code, "message": r.message}}),
@@ -414,6 +460,7 @@ async fn process(
         }
     };
     trace.verification = json!({"result": "verified", "key_id": key_id});
+    trace.key_id = Some(key_id);
     normalize_and_apply(
         ctx,
         call,
@@ -447,7 +494,12 @@ async fn normalize_and_apply(
                 is_ack: ignored.is_ack,
             })
         }
-        Normalized::Event(event) => apply_event(ctx, call, trace, workspace, url, *event).await,
+        Normalized::Event(mut event) => {
+            if let Some(buyer) = trace.resolved.clone() {
+                lookup::fill_customer(&mut event.customer, buyer);
+            }
+            apply_event(ctx, call, trace, workspace, url, *event).await
+        }
     }
 }
 
@@ -569,6 +621,11 @@ async fn apply_event(
     trace.event = Some(event.clone());
     let email = event.customer.email.as_deref().map(Email::parse);
     let mut targets = Targets::default();
+    if access::grants_access(event.status) && email.is_none() {
+        if let Some(lookup) = lookup::needed(ctx, trace, ws, &event).await? {
+            return store_pending(ctx, call, trace, lookup).await;
+        }
+    }
     if access::grants_access(event.status) {
         let email_ok = matches!(email, Some(Ok(_)));
         if !email_ok {
@@ -657,6 +714,27 @@ async fn apply_event(
     Ok(outcome)
 }
 
+/// Stores a call that waits for its buyer with its log entry, in one
+/// transaction, so the `200` promises only what is durable.
+async fn store_pending(
+    ctx: &InboundContext<'_>,
+    call: &InboundCall,
+    trace: &Trace,
+    lookup: crate::model::CustomerLookup,
+) -> Result<Outcome, StoreError> {
+    let outcome = Outcome::Pending {
+        customer_ref: lookup.customer_ref.clone(),
+    };
+    let reply = reply_for(&outcome, &trace.log_id);
+    let mut tx = ctx.store.begin().await?;
+    if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
+        tx.insert_log(&entry).await?;
+    }
+    tx.insert_lookup(&lookup).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// The inbound URL's products and categories; when it names none (or on the
 /// global URL), the products whose `external_ids` match the gateway's product.
 async fn targets_for(
@@ -716,6 +794,13 @@ fn log_entry(
             is_ack: true,
         } => (LogStatus::Success, "ignored", Some(reason.clone())),
         Outcome::Ignored { reason, .. } => (LogStatus::Failure, "ignored", Some(reason.clone())),
+        Outcome::Pending { customer_ref } => (
+            LogStatus::Success,
+            "pending",
+            Some(format!(
+                "waiting for the buyer's e-mail from the gateway's API (customer {customer_ref})"
+            )),
+        ),
         Outcome::Rejected(r) => (LogStatus::Failure, "rejected", Some(r.message.clone())),
     };
     let r = &trace.redactor;

@@ -244,6 +244,10 @@ pub struct NormalizedEvent {
     /// (Hotmart `date_next_charge`, Kiwify `next_payment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_ends_at: Option<DateTime<Utc>>,
+    /// The gateway's id of the buyer when the webhook names no e-mail
+    /// (Asaas `payment.customer`): `inbound::lookup` fetches the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_ref: Option<String>,
 }
 
 impl NormalizedEvent {
@@ -264,6 +268,7 @@ impl NormalizedEvent {
             native_event: None,
             event_id: None,
             access_ends_at: None,
+            customer_ref: None,
         }
     }
 }

@@ -32,6 +32,14 @@ pub struct NewKey {
     pub gateway: GatewayKind,
     pub name: Option<String>,
     pub secret: Option<String>,
+    /// The seller's API key for the gateway's API (only `asaas` takes one).
+    pub api_key: Option<String>,
+}
+
+/// The gateways whose key may carry an API key: their webhooks leave out
+/// the buyer's e-mail, which gancho then fetches (`inbound::lookup`).
+pub fn takes_api_key(gateway: GatewayKind) -> bool {
+    gateway == GatewayKind::Asaas
 }
 
 /// A key with its secret in clear: returned once, at creation.
@@ -39,6 +47,8 @@ pub struct NewKey {
 pub struct CreatedKey {
     pub key: GatewayKey,
     pub secret: String,
+    /// The API key in clear, when one was given.
+    pub api_key: Option<String>,
 }
 
 /// A fresh secret for a gateway: `whsec_` + base64 of 32 random bytes for
@@ -142,16 +152,43 @@ pub async fn create_key(
     if name.chars().count() > 200 {
         return Err(KeyError::Invalid("name: at most 200 characters".into()));
     }
+    let api_key = new.api_key.map(|a| a.trim().to_string());
+    if let Some(api_key) = &api_key {
+        if !takes_api_key(new.gateway) {
+            return Err(KeyError::Invalid(format!(
+                "api_key: only asaas keys take an API key, not {}",
+                new.gateway
+            )));
+        }
+        if api_key.is_empty() || api_key.len() > 512 {
+            return Err(KeyError::Invalid(
+                "api_key: must be 1 to 512 characters".into(),
+            ));
+        }
+    }
     let key = GatewayKey {
         id: KeyId::new(),
         workspace_id: ws.clone(),
         gateway: new.gateway,
         name,
         secret: sealer.seal(&secret),
+        api_key: api_key.as_deref().map(|a| sealer.seal(a)),
         created_at: now,
     };
     store.insert_key(&key).await?;
-    Ok(CreatedKey { key, secret })
+    Ok(CreatedKey {
+        key,
+        secret,
+        api_key,
+    })
+}
+
+/// A key as lists show it: its secret and API key masked.
+#[derive(Debug, Clone)]
+pub struct MaskedKey {
+    pub key: GatewayKey,
+    pub secret: String,
+    pub api_key: Option<String>,
 }
 
 /// Keys with their secrets masked.
@@ -160,12 +197,20 @@ pub async fn list_keys(
     sealer: &Sealer,
     ws: &WorkspaceId,
     page: &Page,
-) -> Result<Vec<(GatewayKey, String)>, KeyError> {
+) -> Result<Vec<MaskedKey>, KeyError> {
     let keys = store.list_keys(ws, page).await?;
     keys.into_iter()
         .map(|k| {
-            let masked = mask(&sealer.open(&k.secret)?);
-            Ok((k, masked))
+            let secret = mask(&sealer.open(&k.secret)?);
+            let api_key = match &k.api_key {
+                Some(a) => Some(mask(&sealer.open(a)?)),
+                None => None,
+            };
+            Ok(MaskedKey {
+                key: k,
+                secret,
+                api_key,
+            })
         })
         .collect()
 }
@@ -176,6 +221,7 @@ pub struct PlainKey {
     pub id: KeyId,
     pub gateway: GatewayKind,
     pub secret: String,
+    pub api_key: Option<String>,
 }
 
 /// Every key of the workspace with its plain secret: verification picks
@@ -190,6 +236,10 @@ pub async fn plain_keys(
         .map(|k| {
             Ok(PlainKey {
                 secret: sealer.open(&k.secret)?,
+                api_key: match &k.api_key {
+                    Some(a) => Some(sealer.open(a)?),
+                    None => None,
+                },
                 id: k.id,
                 gateway: k.gateway,
             })

@@ -4,6 +4,7 @@
 //! picks one from `Config::database_url`.
 
 pub mod config_cache;
+pub(crate) mod lookups;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
@@ -17,8 +18,9 @@ use crate::ids::{
     ProductId, StudentId, WorkspaceId,
 };
 use crate::model::{
-    ApiKey, Attempt, CanonicalStatus, Category, Delivery, Direction, Endpoint, Event, GatewayKey,
-    GatewayKind, Grant, InboundUrl, LogEntry, LogStatus, Product, Student, Workspace,
+    ApiKey, Attempt, CanonicalStatus, Category, CustomerLookup, Delivery, Direction, Endpoint,
+    Event, GatewayKey, GatewayKind, Grant, InboundUrl, LogEntry, LogStatus, Product, Student,
+    Workspace,
 };
 
 /// Errors every backend maps its own into.
@@ -214,6 +216,36 @@ pub trait LogStore: Send + Sync {
     async fn migrations_applied(&self) -> StoreResult<bool>;
 }
 
+/// Inbound calls waiting for their buyer's details from the gateway's API
+/// (`inbound::lookup`). Each row is written in the call's own ledger
+/// transaction ([`LedgerTx::insert_lookup`]).
+#[async_trait]
+pub trait LookupStore: Send + Sync {
+    /// Up to `limit` lookups due at `now`, oldest first.
+    async fn due_lookups(&self, now: DateTime<Utc>, limit: u32)
+        -> StoreResult<Vec<CustomerLookup>>;
+    /// Records a failed attempt and when to try again.
+    async fn reschedule_lookup(&self, lookup: &CustomerLookup) -> StoreResult<()>;
+    /// Removes a lookup whose call has been applied.
+    async fn delete_lookup(&self, log_id: &LogId) -> StoreResult<()>;
+    /// How many lookups wait (for `/metrics` and tests).
+    async fn count_lookups(&self) -> StoreResult<u64>;
+}
+
+/// The lookup statements, the same on both backends (`$1`… placeholders).
+pub(crate) const INSERT_LOOKUP: &str = "
+    INSERT INTO customer_lookups (log_id, workspace_id, key_id, gateway, customer_ref, attempts,
+        next_attempt_at, last_error, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const DUE_LOOKUPS: &str = "
+    SELECT * FROM customer_lookups WHERE next_attempt_at <= $1
+    ORDER BY next_attempt_at, log_id LIMIT $2";
+pub(crate) const RESCHEDULE_LOOKUP: &str = "
+    UPDATE customer_lookups SET attempts = $2, next_attempt_at = $3, last_error = $4
+    WHERE log_id = $1";
+pub(crate) const DELETE_LOOKUP: &str = "DELETE FROM customer_lookups WHERE log_id = $1";
+pub(crate) const COUNT_LOOKUPS: &str = "SELECT COUNT(*) AS n FROM customer_lookups";
+
 /// The record that an inbound event was processed: its dedupe key is
 /// `(workspace, gateway, reference, status)` (DESIGN.md § Inbound).
 #[derive(Debug, Clone, PartialEq)]
@@ -240,6 +272,8 @@ pub trait LedgerStore: Send + Sync {
 /// Dropping it without [`LedgerTx::commit`] rolls everything back.
 #[async_trait]
 pub trait LedgerTx: Send {
+    /// Stores a call that waits for its buyer's details (`inbound::lookup`).
+    async fn insert_lookup(&mut self, lookup: &CustomerLookup) -> StoreResult<()>;
     /// Waits until no other transaction holds any of `keys`, then holds
     /// them until this one ends: events about one sale (or subscription) are
     /// applied one at a time, across instances too, so each reads what the
@@ -471,6 +505,7 @@ pub trait Store:
     + LogStore
     + LedgerStore
     + OutboundStore
+    + LookupStore
     + Send
     + Sync
 {

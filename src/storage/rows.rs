@@ -12,9 +12,9 @@ use crate::ids::{
     ProductId, StudentId, WorkspaceId,
 };
 use crate::model::{
-    ApiKey, Attempt, Category, Delivery, DeliveryStatus, Direction, Endpoint, Event, ExternalId,
-    GatewayKey, GatewayKind, Grant, GrantSource, GrantTarget, InboundUrl, Integration, LogEntry,
-    LogStatus, Product, Student, StudentStatus, Workspace,
+    ApiKey, Attempt, Category, CustomerLookup, Delivery, DeliveryStatus, Direction, Endpoint,
+    Event, ExternalId, GatewayKey, GatewayKind, Grant, GrantSource, GrantTarget, InboundUrl,
+    Integration, LogEntry, LogStatus, Product, Student, StudentStatus, Workspace,
 };
 
 /// Reads typed columns of one backend's row.
@@ -99,6 +99,22 @@ pub fn gateway_key(r: &impl RowRead) -> StoreResult<GatewayKey> {
         gateway: gateway(&r.text("gateway")?)?,
         name: r.text("name")?,
         secret: r.text("secret")?,
+        api_key: r.opt_text("api_key")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub fn customer_lookup(r: &impl RowRead) -> StoreResult<CustomerLookup> {
+    Ok(CustomerLookup {
+        log_id: id(r, "log_id", LogId::parse)?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        key_id: id(r, "key_id", KeyId::parse)?,
+        gateway: gateway(&r.text("gateway")?)?,
+        customer_ref: r.text("customer_ref")?,
+        attempts: u32::try_from(r.int("attempts")?)
+            .map_err(|_| StoreError::Corrupt("attempts out of range".into()))?,
+        next_attempt_at: r.time("next_attempt_at")?,
+        last_error: r.opt_text("last_error")?,
         created_at: r.time("created_at")?,
     })
 }

@@ -3,6 +3,7 @@
 //! test driving the real server over loopback HTTP on a fresh SQLite file.
 
 mod api;
+mod asaas;
 mod bad_input;
 mod cli;
 mod config_cache;

@@ -213,6 +213,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         gateway: GatewayKind::Kiwify,
         name: "k".into(),
         secret: "sealed".into(),
+        api_key: Some("sealed-api-key".into()),
         created_at: now,
     };
     s.insert_key(&gk).await.unwrap();

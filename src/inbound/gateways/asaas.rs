@@ -4,12 +4,12 @@
 //! Events and the mapping follow ../shared/gateways/NOTES-MORE.md § 2.
 //!
 //! The buyer is only `payment.customer` (`cus_…`): the webhook carries no
-//! e-mail or name. Fetching them from Asaas's API (`GET /v3/customers/{id}`
-//! with the seller's API key) and keeping the event pending until then is
-//! left to the inbound pipeline (issue 10); until it exists, a payment
-//! arrives here without an e-mail and the pipeline ignores granting events
-//! ("the event has no buyer e-mail") while refunds and chargebacks still
-//! revoke by `payment.id`. Asaas has no product id: a payment made through
+//! e-mail or name. The event names it in `customer_ref`, and when the key
+//! carries the seller's API key, `inbound::lookup` keeps a granting event
+//! pending until it has fetched the buyer from Asaas's API
+//! (`GET /v3/customers/{id}`); without an API key, granting events are
+//! ignored ("the event has no buyer e-mail"). Refunds and chargebacks need
+//! no buyer: they revoke by `payment.id` at once. Asaas has no product id: a payment made through
 //! a payment link names the link (`paymentLink`), anything else is granted
 //! by the inbound URL's products.
 
@@ -110,6 +110,7 @@ impl GatewayAdapter for Asaas {
             occurred_at: occurred_at(map, payment),
             native_event: Some(event),
             event_id: path_text(map, &["id"]),
+            customer_ref: path_text(payment, &["customer"]),
             ..NormalizedEvent::new(GatewayKind::Asaas, status)
         }))
     }

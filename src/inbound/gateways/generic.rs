@@ -176,6 +176,7 @@ fn read_data(
         native_event,
         event_id,
         access_ends_at: time(&["access_ends_at"]),
+        customer_ref: None,
     }
 }
 

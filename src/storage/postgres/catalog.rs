@@ -584,8 +584,8 @@ impl KeyStore for PgStore {
     async fn insert_key(&self, k: &GatewayKey) -> StoreResult<()> {
         let _changing = self.config.changing();
         sqlx::query(
-            "INSERT INTO gateway_keys (id, workspace_id, gateway, name, secret, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO gateway_keys (id, workspace_id, gateway, name, secret, created_at, api_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(k.id.as_str())
         .bind(k.workspace_id.as_str())
@@ -593,6 +593,7 @@ impl KeyStore for PgStore {
         .bind(&k.name)
         .bind(&k.secret)
         .bind(ms(k.created_at))
+        .bind(k.api_key.as_deref())
         .execute(&self.writer)
         .await
         .map_err(map_err)?;

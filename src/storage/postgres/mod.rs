@@ -6,6 +6,7 @@
 mod catalog;
 mod ledger;
 mod logs;
+mod lookups;
 mod outbound;
 
 use std::str::FromStr;

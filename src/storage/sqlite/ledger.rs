@@ -11,8 +11,8 @@ use super::outbound::{insert_delivery, insert_event};
 use super::{map_err, ms, parse_id, SqliteStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
-    CanonicalStatus, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource, GrantTarget,
-    LogEntry, Student,
+    CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
+    GrantTarget, LogEntry, Student,
 };
 use crate::storage::rows;
 use crate::storage::{LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore};
@@ -506,6 +506,10 @@ impl LedgerTx for SqliteLedgerTx {
         .await
         .map_err(map_err)?;
         rows.iter().map(rows::grant).collect()
+    }
+
+    async fn insert_lookup(&mut self, lookup: &CustomerLookup) -> StoreResult<()> {
+        super::lookups::insert_lookup(self.tx.conn()?, lookup).await
     }
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {

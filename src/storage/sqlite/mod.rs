@@ -7,6 +7,7 @@ mod catalog;
 mod group;
 mod ledger;
 mod logs;
+mod lookups;
 mod outbound;
 
 use std::path::Path;
