@@ -751,14 +751,18 @@ async fn targets_for(
             access_days,
         });
     }
-    let products = match &event.product {
-        Some(p) => {
-            store
-                .products_by_external_id(ws, event.gateway, &p.id)
-                .await?
+    let mut products = Vec::new();
+    let ids = event
+        .product
+        .iter()
+        .map(|p| &p.id)
+        .chain(&event.product_aliases);
+    for id in ids {
+        products = store.products_by_external_id(ws, event.gateway, id).await?;
+        if !products.is_empty() {
+            break;
         }
-        None => Vec::new(),
-    };
+    }
     Ok(Targets {
         products,
         categories: Vec::new(),

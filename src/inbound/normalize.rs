@@ -248,6 +248,11 @@ pub struct NormalizedEvent {
     /// (Asaas `payment.customer`): `inbound::lookup` fetches the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_ref: Option<String>,
+    /// Other ids the gateway's product goes by, tried in order when no
+    /// product maps `product.id` (a Stripe invoice names a price, `price_…`,
+    /// and the product behind it, `prod_…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_aliases: Vec<String>,
 }
 
 impl NormalizedEvent {
@@ -269,6 +274,7 @@ impl NormalizedEvent {
             event_id: None,
             access_ends_at: None,
             customer_ref: None,
+            product_aliases: Vec::new(),
         }
     }
 }

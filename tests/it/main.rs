@@ -18,3 +18,4 @@ mod logs;
 mod outbound;
 mod slow_clients;
 mod storage_story;
+mod stripe;

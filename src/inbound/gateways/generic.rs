@@ -177,6 +177,7 @@ fn read_data(
         event_id,
         access_ends_at: time(&["access_ends_at"]),
         customer_ref: None,
+        product_aliases: Vec::new(),
     }
 }
 

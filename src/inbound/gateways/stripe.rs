@@ -241,6 +241,7 @@ fn invoice(event: &str, inv: &Map<String, Value>) -> Result<NormalizedEvent, Ski
             document: None,
         },
         product: invoice_price(inv),
+        product_aliases: invoice_product(inv).into_iter().collect(),
         amount_cents: integer(inv, amount_key),
         currency: currency(inv),
         subscription_id,
@@ -277,6 +278,15 @@ fn invoice_price(inv: &Map<String, Value>) -> Option<ProductRef> {
     let id = id_of(line.get("price"))
         .or_else(|| id_of(path_value(line, &["pricing", "price_details", "price"])))?;
     Some(ProductRef { id, name: None })
+}
+
+/// The Stripe product behind the first line's price: `price.product` before
+/// API 2025-03-31, `pricing.price_details.product` after. A product mapped
+/// by it is granted whichever of its prices was bought.
+fn invoice_product(inv: &Map<String, Value>) -> Option<String> {
+    let line = first_line(inv, "lines")?;
+    id_of(path_value(line, &["price", "product"]))
+        .or_else(|| id_of(path_value(line, &["pricing", "price_details", "product"])))
 }
 
 /// `{list}.data[0]` as an object.
@@ -429,6 +439,10 @@ mod tests {
             "charge_dispute_created" => Expected {
                 status: S::Chargeback,
                 email: None,
+                ..base
+            },
+            "charge_refunded" => Expected {
+                status: S::Refunded,
                 ..base
             },
             "checkout_session_completed" => base,
