@@ -1,9 +1,11 @@
 //! Every fixture of every gateway (and legacy format), posted to a real
-//! inbound URL, with the answer and the effect on the ledger.
+//! inbound URL, with the answer and the effect on the ledger: as shipped,
+//! and again as another sale (new buyer, transaction id and key secret).
 
+use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
 
-use crate::helpers::fixture::{self, load};
+use crate::helpers::fixture::{self, another_transaction, load, Fixture};
 use crate::helpers::{fixture_time, TestApp};
 
 /// What a fixture must do to the buyer's access.
@@ -115,6 +117,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
                 "charge_dispute_created",
                 Revokes("checkout_session_completed"),
             ),
+            ("charge_refunded", Revokes("checkout_session_completed")),
             ("checkout_session_completed", Grants),
             (
                 "customer_subscription_deleted",
@@ -133,6 +136,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
         ],
         "pagarme" => vec![
             ("charge_chargedback", Revokes("order_paid")),
+            ("charge_refunded", Revokes("order_paid")),
             ("invoice_paid_renewal", Grants),
             ("order_paid", Grants),
             ("subscription_canceled", EndsLater("invoice_paid_renewal")),
@@ -143,6 +147,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
                 Revokes("invoice_payment_succeeded"),
             ),
             ("invoice_payment_succeeded", Grants),
+            ("invoice_refunded", Revokes("invoice_payment_succeeded")),
             (
                 "invoice_status_updated_chargeback",
                 Revokes("invoice_payment_succeeded"),
@@ -157,14 +162,15 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("pix_gerado", NoAccess),
             ("purchase_approved", Grants),
             ("refund", Revokes("purchase_approved")),
-            // No fixture of the subscription's own sale: nothing to end.
-            ("subscription_canceled", NoAccess),
+            ("subscription_canceled", EndsLater("subscription_renewed")),
+            ("subscription_renewed", Grants),
         ],
         "kirvano" => vec![
             ("sale_approved", Grants),
             ("sale_chargeback", Revokes("sale_approved")),
             ("sale_refunded", Revokes("sale_approved")),
-            ("subscription_canceled", NoAccess),
+            ("subscription_canceled", EndsLater("subscription_renewed")),
+            ("subscription_renewed", Grants),
         ],
         "greenn" => vec![
             ("sale_paid", Grants),
@@ -174,6 +180,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("contract_canceled", EndsLater("contract_paid_renewal")),
             ("contract_paid_renewal", Grants),
             ("lead_checkout_abandoned", NoAccess),
+            ("sale_chargedback", Revokes("sale_paid_with_order_bump")),
             ("sale_paid_with_order_bump", Grants),
         ],
         "perfectpay" => vec![
@@ -189,19 +196,26 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("pix_created", NoAccess),
             ("refunded", Revokes("authorized")),
         ],
-        "monetizze" => vec![("cancelada", Revokes("finalizada")), ("finalizada", Grants)],
+        "monetizze" => vec![
+            ("cancelada", Revokes("finalizada")),
+            ("devolvida", Revokes("finalizada")),
+            ("finalizada", Grants),
+        ],
         "braip" => vec![
+            ("chargeback", Revokes("pagamento_aprovado")),
             ("devolvida", Revokes("pagamento_aprovado")),
             ("pagamento_aprovado", Grants),
         ],
         "lastlink" => vec![
             ("payment_chargeback", Revokes("purchase_order_confirmed")),
+            ("payment_refund", Revokes("purchase_order_confirmed")),
             ("purchase_order_confirmed", Grants),
             ("recurrent_payment", Grants),
             ("subscription_canceled", Revokes("purchase_order_confirmed")),
         ],
         "tmb" => vec![
             ("parcela_vencida", Keeps("pedido_pago_entrada")),
+            ("pedido_cancelado", Revokes("pedido_pago_entrada")),
             ("pedido_pago_entrada", Grants),
         ],
         "payt" => vec![
@@ -211,6 +225,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("paid", Grants),
             ("refunded", Revokes("paid")),
             ("subscription_canceled", EndsLater("subscription_renewed")),
+            ("subscription_overdue", Keeps("subscription_renewed")),
             ("subscription_renewed", Grants),
         ],
         "herospark" => vec![
@@ -225,6 +240,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ),
             ("transaction_approved", Grants),
             ("transaction_chargeback", Revokes("transaction_approved")),
+            ("transaction_refunded", Revokes("transaction_approved")),
             ("transaction_waiting_payment_pix", NoAccess),
         ],
         "xgrow" => vec![
@@ -255,16 +271,7 @@ fn gateway_of(dir: &str) -> &'static str {
 }
 
 /// A fresh gancho with the fixture's key and an inbound URL granting one
-/// product, its clock at the fixture's signing time.
-async fn setup(dir: &str, stem: &str) -> (TestApp, String, String) {
-    let (app, path, product) = setup_at_fixture_time(dir, stem).await;
-    if let Some(t) = signed_at(dir) {
-        app.clock.advance(t - fixture_time());
-    }
-    (app, path, product)
-}
-
-/// [`setup`] with the clock left at [`fixture_time`].
+/// product, its clock left at [`fixture_time`] (not at a signing time).
 async fn setup_at_fixture_time(dir: &str, stem: &str) -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     let gateway = gateway_of(dir);
@@ -278,229 +285,472 @@ async fn setup_at_fixture_time(dir: &str, stem: &str) -> (TestApp, String, Strin
     (app, path, product)
 }
 
-async fn post_ok(app: &TestApp, path: &str, dir: &str, stem: &str, expect: &str) {
-    let (status, body) = app.post_fixture(path, &load(dir, stem)).await;
-    assert_eq!(status, 200, "{dir}/{stem}: {body}");
-    assert_eq!(body["status"], expect, "{dir}/{stem}: {body}");
-    assert!(body["log_id"].as_str().unwrap().starts_with("log_"));
+/// How a fixture is posted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Posting {
+    /// Byte for byte, proven with its own secret.
+    AsShipped,
+    /// As another sale ([`Fixture::into_another_sale`]): the buyer is
+    /// [`NEW_BUYER`], the transaction id another one, and the key a fresh
+    /// one, the request signed or tokened again with it.
+    AsAnotherSale,
 }
 
-async fn check_fixture(dir: &str, stem: &str, effect: Effect) {
-    let (app, path, product) = setup(dir, stem).await;
-    let email = email_of(dir);
+/// The buyer of every fixture posted as another sale.
+const NEW_BUYER: &str = "pedro.novo+gancho@example.org";
+
+/// One gancho with the key and inbound URL to post a directory's fixtures.
+struct Case {
+    app: TestApp,
+    path: String,
+    product: String,
+    dir: &'static str,
+    posting: Posting,
+    /// The key's secret.
+    secret: String,
+    /// The buyer as posted.
+    email: &'static str,
+}
+
+impl Case {
+    /// A fresh gancho, its clock at the fixtures' signing time, with a key
+    /// (the fixtures' own, or a fresh one) and an inbound URL granting one product.
+    async fn new(dir: &'static str, stem: &str, posting: Posting) -> Self {
+        let app = TestApp::spawn().await;
+        if let Some(t) = signed_at(dir) {
+            app.clock.advance(t - fixture_time());
+        }
+        let gateway = gateway_of(dir);
+        let (secret, email) = match posting {
+            Posting::AsShipped => {
+                let secret = load(dir, stem).secret;
+                app.create_key(gateway, &secret).await;
+                (secret, email_of(dir))
+            }
+            Posting::AsAnotherSale => (fresh_key(&app, gateway).await, NEW_BUYER),
+        };
+        let product = app
+            .create_product("Curso Completo de Excel", json!([]))
+            .await;
+        let path = app
+            .create_inbound_url(
+                json!({"name": "Vendas", "gateway": gateway, "product_ids": [product]}),
+            )
+            .await;
+        Self {
+            app,
+            path,
+            product,
+            dir,
+            posting,
+            secret,
+            email,
+        }
+    }
+
+    fn fixture(&self, stem: &str) -> Fixture {
+        let f = load(self.dir, stem);
+        match self.posting {
+            Posting::AsShipped => f,
+            Posting::AsAnotherSale => {
+                f.into_another_sale(gateway_of(self.dir), NEW_BUYER, &self.secret)
+            }
+        }
+    }
+
+    async fn post_ok(&self, stem: &str, expect: &str) {
+        let dir = self.dir;
+        let (status, body) = self.app.post_fixture(&self.path, &self.fixture(stem)).await;
+        assert_eq!(status, 200, "{dir}/{stem} {:?}: {body}", self.posting);
+        assert_eq!(
+            body["status"], expect,
+            "{dir}/{stem} {:?}: {body}",
+            self.posting
+        );
+        assert!(body["log_id"].as_str().unwrap().starts_with("log_"));
+    }
+
+    /// Posts `stem`, then the same bytes again, a duplicate (before the
+    /// clock moves on, while a signature's time is still fresh).
+    async fn post_twice(&self, stem: &str) {
+        self.post_ok(stem, "processed").await;
+        self.post_ok(stem, "duplicate").await;
+    }
+
+    async fn access(&self) -> Vec<String> {
+        self.app.access(self.email).await
+    }
+
+    /// The grants of the buyer came from `stem`'s transaction (as posted).
+    async fn assert_granted_by(&self, stem: &str) {
+        let original = load(self.dir, stem).sale(gateway_of(self.dir));
+        let expected = match (self.posting, original.transaction_id) {
+            (Posting::AsShipped, id) => id,
+            // HeroSpark's template has no payment id: the e-mail stands in.
+            (Posting::AsAnotherSale, Some(id)) if Some(&id) == original.email.as_ref() => {
+                Some(NEW_BUYER.to_string())
+            }
+            (Posting::AsAnotherSale, id) => id.map(|t| another_transaction(&t)),
+        };
+        let student = self.app.student(self.email).await.unwrap();
+        for grant in student["access"].as_array().unwrap() {
+            assert_eq!(
+                grant["source"]["transaction_id"].as_str(),
+                expected.as_deref(),
+                "{}/{stem} {:?}: {grant}",
+                self.dir,
+                self.posting
+            );
+        }
+    }
+}
+
+/// A key of `gateway` with a fresh secret: gancho makes one, except for
+/// Stripe, whose secret only Stripe makes (so any new `whsec_` value).
+async fn fresh_key(app: &TestApp, gateway: &str) -> String {
+    let key = if gateway == "stripe" {
+        let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+        app.create_key(gateway, &format!("whsec_{random}")).await
+    } else {
+        app.post("/keys", json!({"gateway": gateway})).await
+    };
+    key["secret"].as_str().unwrap().to_string()
+}
+
+async fn check_fixture(dir: &'static str, stem: &str, effect: Effect, posting: Posting) {
+    let case = Case::new(dir, stem, posting).await;
+    let product = vec![case.product.clone()];
     match effect {
         Effect::Grants => {
-            post_ok(&app, &path, dir, stem, "processed").await;
-            assert_eq!(
-                app.access(email).await,
-                vec![product.clone()],
-                "{dir}/{stem}"
-            );
+            case.post_twice(stem).await;
+            assert_eq!(case.access().await, product, "{dir}/{stem}");
+            case.assert_granted_by(stem).await;
         }
         Effect::NoAccess => {
-            post_ok(&app, &path, dir, stem, "processed").await;
-            assert!(app.access(email).await.is_empty(), "{dir}/{stem}");
+            case.post_twice(stem).await;
+            assert!(case.access().await.is_empty(), "{dir}/{stem}");
         }
         Effect::Ignored => {
-            post_ok(&app, &path, dir, stem, "ignored").await;
-            assert!(app.student(email).await.is_none(), "{dir}/{stem}");
+            // Ignored calls are not deduplicated (Eduzz's ping comes again and again).
+            case.post_ok(stem, "ignored").await;
+            assert!(case.app.student(case.email).await.is_none(), "{dir}/{stem}");
         }
         Effect::Revokes(before) | Effect::Keeps(before) | Effect::EndsLater(before) => {
-            post_ok(&app, &path, dir, before, "processed").await;
-            assert_eq!(
-                app.access(email).await,
-                vec![product.clone()],
-                "{dir}/{before}"
-            );
-            post_ok(&app, &path, dir, stem, "processed").await;
-            let after = app.access(email).await;
+            case.post_ok(before, "processed").await;
+            assert_eq!(case.access().await, product, "{dir}/{before}");
+            case.assert_granted_by(before).await;
+            case.post_twice(stem).await;
+            let after = case.access().await;
             match effect {
                 Effect::Revokes(_) => assert!(after.is_empty(), "{dir}/{stem} should revoke"),
-                Effect::Keeps(_) => assert_eq!(after, vec![product.clone()], "{dir}/{stem}"),
+                Effect::Keeps(_) => assert_eq!(after, product, "{dir}/{stem}"),
                 _ => {
-                    assert_eq!(
-                        after,
-                        vec![product.clone()],
-                        "{dir}/{stem} ends later, not now"
-                    );
-                    let student = app.student(email).await.unwrap();
+                    assert_eq!(after, product, "{dir}/{stem} ends later, not now");
+                    let student = case.app.student(case.email).await.unwrap();
                     assert!(
                         !student["access"][0]["expires_at"].is_null(),
                         "{dir}/{stem}"
                     );
-                    app.clock.advance(chrono::Duration::days(120));
-                    app.expire_grants().await;
+                    case.app.clock.advance(chrono::Duration::days(120));
+                    case.app.expire_grants().await;
                     assert!(
-                        app.access(email).await.is_empty(),
+                        case.access().await.is_empty(),
                         "{dir}/{stem} after the period"
                     );
                 }
             }
         }
     }
-    // The same bytes again are a duplicate (ping is ignored, not deduplicated).
-    if effect != Effect::Ignored {
-        post_ok(&app, &path, dir, stem, "duplicate").await;
+    if posting == Posting::AsAnotherSale {
+        let original = email_of(dir);
+        assert!(
+            case.app.student(original).await.is_none(),
+            "{dir}/{stem}: nothing reached the fixture's own buyer"
+        );
     }
 }
 
-async fn check_dir(dir: &str) {
+async fn check_dir(dir: &'static str, posting: Posting) {
     let table = expectations(dir);
     let stems = fixture::stems(dir);
     let listed: Vec<&str> = table.iter().map(|(s, _)| *s).collect();
     assert_eq!(stems, listed, "every fixture of {dir} has an expectation");
     for (stem, effect) in table {
-        check_fixture(dir, stem, effect).await;
+        check_fixture(dir, stem, effect, posting).await;
     }
 }
 
 #[tokio::test]
 async fn every_hotmart_v2_fixture_has_its_effect() {
-    check_dir("hotmart").await;
+    check_dir("hotmart", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_hotmart_v2_fixture_as_another_sale_has_its_effect() {
+    check_dir("hotmart", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_hotmart_v1_fixture_has_its_effect() {
-    check_dir("hotmart_v1").await;
+    check_dir("hotmart_v1", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_hotmart_v1_fixture_as_another_sale_has_its_effect() {
+    check_dir("hotmart_v1", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_kiwify_fixture_has_its_effect() {
-    check_dir("kiwify").await;
+    check_dir("kiwify", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_kiwify_fixture_as_another_sale_has_its_effect() {
+    check_dir("kiwify", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_eduzz_hub_fixture_has_its_effect() {
-    check_dir("eduzz").await;
+    check_dir("eduzz", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_eduzz_hub_fixture_as_another_sale_has_its_effect() {
+    check_dir("eduzz", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_eduzz_legacy_fixture_has_its_effect() {
-    check_dir("eduzz_legacy").await;
+    check_dir("eduzz_legacy", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_eduzz_legacy_fixture_as_another_sale_has_its_effect() {
+    check_dir("eduzz_legacy", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_stripe_fixture_has_its_effect() {
-    check_dir("stripe").await;
+    check_dir("stripe", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_stripe_fixture_as_another_sale_has_its_effect() {
+    check_dir("stripe", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_asaas_fixture_has_its_effect() {
-    check_dir("asaas").await;
+    check_dir("asaas", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_asaas_fixture_as_another_sale_has_its_effect() {
+    check_dir("asaas", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_pagarme_fixture_has_its_effect() {
-    check_dir("pagarme").await;
+    check_dir("pagarme", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_pagarme_fixture_as_another_sale_has_its_effect() {
+    check_dir("pagarme", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_hubla_fixture_has_its_effect() {
-    check_dir("hubla").await;
+    check_dir("hubla", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_hubla_fixture_as_another_sale_has_its_effect() {
+    check_dir("hubla", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_cakto_fixture_has_its_effect() {
-    check_dir("cakto").await;
+    check_dir("cakto", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_cakto_fixture_as_another_sale_has_its_effect() {
+    check_dir("cakto", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_kirvano_fixture_has_its_effect() {
-    check_dir("kirvano").await;
+    check_dir("kirvano", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_kirvano_fixture_as_another_sale_has_its_effect() {
+    check_dir("kirvano", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_greenn_fixture_has_its_effect() {
-    check_dir("greenn").await;
+    check_dir("greenn", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_greenn_fixture_as_another_sale_has_its_effect() {
+    check_dir("greenn", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_greenn_v2_fixture_has_its_effect() {
-    check_dir("greenn_v2").await;
+    check_dir("greenn_v2", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_greenn_v2_fixture_as_another_sale_has_its_effect() {
+    check_dir("greenn_v2", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_perfectpay_fixture_has_its_effect() {
-    check_dir("perfectpay").await;
+    check_dir("perfectpay", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_perfectpay_fixture_as_another_sale_has_its_effect() {
+    check_dir("perfectpay", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_ticto_fixture_has_its_effect() {
-    check_dir("ticto").await;
+    check_dir("ticto", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_ticto_fixture_as_another_sale_has_its_effect() {
+    check_dir("ticto", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_monetizze_fixture_has_its_effect() {
-    check_dir("monetizze").await;
+    check_dir("monetizze", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_monetizze_fixture_as_another_sale_has_its_effect() {
+    check_dir("monetizze", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_braip_fixture_has_its_effect() {
-    check_dir("braip").await;
+    check_dir("braip", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_braip_fixture_as_another_sale_has_its_effect() {
+    check_dir("braip", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_lastlink_fixture_has_its_effect() {
-    check_dir("lastlink").await;
+    check_dir("lastlink", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_lastlink_fixture_as_another_sale_has_its_effect() {
+    check_dir("lastlink", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_tmb_fixture_has_its_effect() {
-    check_dir("tmb").await;
+    check_dir("tmb", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_tmb_fixture_as_another_sale_has_its_effect() {
+    check_dir("tmb", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_payt_fixture_has_its_effect() {
-    check_dir("payt").await;
+    check_dir("payt", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_payt_fixture_as_another_sale_has_its_effect() {
+    check_dir("payt", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_herospark_fixture_has_its_effect() {
-    check_dir("herospark").await;
+    check_dir("herospark", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_herospark_fixture_as_another_sale_has_its_effect() {
+    check_dir("herospark", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_dmguru_fixture_has_its_effect() {
-    check_dir("dmguru").await;
+    check_dir("dmguru", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_dmguru_fixture_as_another_sale_has_its_effect() {
+    check_dir("dmguru", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_xgrow_fixture_has_its_effect() {
-    check_dir("xgrow").await;
+    check_dir("xgrow", Posting::AsShipped).await;
+}
+
+#[tokio::test]
+async fn every_xgrow_fixture_as_another_sale_has_its_effect() {
+    check_dir("xgrow", Posting::AsAnotherSale).await;
 }
 
 #[tokio::test]
 async fn every_voomp_fixture_has_its_effect() {
-    check_dir("voomp").await;
+    check_dir("voomp", Posting::AsShipped).await;
 }
 
 #[tokio::test]
+async fn every_voomp_fixture_as_another_sale_has_its_effect() {
+    check_dir("voomp", Posting::AsAnotherSale).await;
+}
+
+/// One approval of each fixture directory.
+const ONE_SALE_PER_DIR: [(&str, &str); 24] = [
+    ("hotmart", "purchase_approved"),
+    ("hotmart_v1", "approved"),
+    ("kiwify", "order_approved"),
+    ("eduzz", "invoice_paid"),
+    ("eduzz_legacy", "invoice_paid"),
+    ("stripe", "checkout_session_completed"),
+    ("asaas", "payment_received"),
+    ("pagarme", "order_paid"),
+    ("hubla", "invoice_payment_succeeded"),
+    ("cakto", "purchase_approved"),
+    ("kirvano", "sale_approved"),
+    ("greenn", "sale_paid"),
+    ("greenn_v2", "sale_paid_with_order_bump"),
+    ("perfectpay", "approved"),
+    ("ticto", "authorized"),
+    ("monetizze", "finalizada"),
+    ("braip", "pagamento_aprovado"),
+    ("lastlink", "purchase_order_confirmed"),
+    ("tmb", "pedido_pago_entrada"),
+    ("payt", "paid"),
+    ("herospark", "payment_confirmed"),
+    ("dmguru", "transaction_approved"),
+    ("xgrow", "compra_aprovada"),
+    ("voomp", "venda_paga"),
+];
+
+#[tokio::test]
 async fn wrong_secrets_are_401_and_create_no_student() {
-    for (dir, stem) in [
-        ("hotmart", "purchase_approved"),
-        ("hotmart_v1", "approved"),
-        ("kiwify", "order_approved"),
-        ("eduzz", "invoice_paid"),
-        ("eduzz_legacy", "invoice_paid"),
-        ("stripe", "checkout_session_completed"),
-        ("asaas", "payment_received"),
-        ("pagarme", "order_paid"),
-        ("hubla", "invoice_payment_succeeded"),
-        ("cakto", "purchase_approved"),
-        ("kirvano", "sale_approved"),
-        ("greenn_v2", "sale_paid_with_order_bump"),
-        ("perfectpay", "approved"),
-        ("ticto", "authorized"),
-        ("monetizze", "finalizada"),
-        ("braip", "pagamento_aprovado"),
-        ("lastlink", "purchase_order_confirmed"),
-        ("tmb", "pedido_pago_entrada"),
-        ("payt", "paid"),
-        ("herospark", "payment_confirmed"),
-        ("dmguru", "transaction_approved"),
-        ("xgrow", "compra_aprovada"),
-        ("voomp", "venda_paga"),
-    ] {
+    for (dir, stem) in ONE_SALE_PER_DIR {
         let app = TestApp::spawn().await;
         if let Some(t) = signed_at(dir) {
             app.clock.advance(t - fixture_time());
@@ -521,6 +771,35 @@ async fn wrong_secrets_are_401_and_create_no_student() {
 
         assert_eq!(status, 401, "{dir}/{stem}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(app.student(email_of(dir)).await.is_none(), "{dir}/{stem}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_proof_is_401_and_creates_no_student() {
+    for (dir, stem) in ONE_SALE_PER_DIR {
+        let app = TestApp::spawn().await;
+        if let Some(t) = signed_at(dir) {
+            app.clock.advance(t - fixture_time());
+        }
+        let gateway = gateway_of(dir);
+        let f = load(dir, stem);
+        app.create_key(gateway, &f.secret).await;
+        let product = app.create_product("Curso", json!([])).await;
+        let path = app
+            .create_inbound_url(json!({"name": "x", "gateway": gateway, "product_ids": [product]}))
+            .await;
+        let unproven = f.without_proof();
+
+        let (status, body) = app.post_fixture(&path, &unproven).await;
+
+        assert_eq!(status, 401, "{dir}/{stem}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{dir}/{stem}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("missing proof"),
+            "{dir}/{stem}: {message}"
+        );
         assert!(app.student(email_of(dir)).await.is_none(), "{dir}/{stem}");
     }
 }

@@ -127,6 +127,7 @@ mod tests {
     use crate::inbound::gateways::fixture::{
         self, assert_every_fixture_normalizes, json_request, Expected,
     };
+    use crate::inbound::request::BodyKind;
     use serde_json::json;
 
     #[test]
@@ -146,6 +147,10 @@ mod tests {
             is_dated: true,
         };
         match stem {
+            "chargeback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
             "devolvida" => Expected {
                 status: S::Refunded,
                 ..base
@@ -160,6 +165,12 @@ mod tests {
         let events = assert_every_fixture_normalizes(&Braip, "braip", expected);
 
         for (name, e) in events {
+            // trans_updatedate, São Paulo time: the chargeback came weeks later.
+            let updated = if name.ends_with("/chargeback") {
+                "2025-02-10T13:00:00+00:00"
+            } else {
+                "2025-01-15T15:25:01+00:00"
+            };
             assert_eq!(
                 e.customer.document.as_deref(),
                 Some("52998224725"),
@@ -167,10 +178,42 @@ mod tests {
             );
             assert_eq!(
                 e.occurred_at.map(|t| t.to_rfc3339()).as_deref(),
-                Some("2025-01-15T15:25:01+00:00"),
+                Some(updated),
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn braip_without_its_key_or_with_an_empty_one_is_rejected() {
+        let f = fixture::load("braip", "pagamento_aprovado");
+        let text = String::from_utf8(f.request.body.to_vec()).unwrap();
+        let without = |key_pair: Option<&str>| {
+            let mut pairs: Vec<&str> = text
+                .split('&')
+                .filter(|p| !p.starts_with("basic_authentication="))
+                .collect();
+            pairs.extend(key_pair);
+            let body = pairs.join("&");
+            let payload = Payload::parse(BodyKind::Form, body.as_bytes()).unwrap();
+            let request = InboundRequest {
+                body: bytes::Bytes::from(body),
+                ..f.request.clone()
+            };
+            Braip.verify(&request, &payload, &[&f.secret], Utc::now())
+        };
+
+        let missing = without(None);
+        let empty = without(Some("basic_authentication="));
+
+        assert!(
+            matches!(missing, Err(VerifyError::MissingProof(_))),
+            "{missing:?}"
+        );
+        assert!(
+            matches!(empty, Err(VerifyError::MissingProof(_))),
+            "{empty:?}"
+        );
     }
 
     #[test]

@@ -270,6 +270,13 @@ mod tests {
                 amount_cents: Some(9700),
                 ..base
             },
+            "subscription_renewed" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("1b2c3d4e-gancho-ord-0002"),
+                subscription: Some("sUbGaNcHo01"),
+                amount_cents: Some(9700),
+                ..base
+            },
             other => panic!("no expectation for cakto/{other}"),
         }
     }
@@ -338,6 +345,28 @@ mod tests {
             body_only,
             Ok(0),
             "the body secret alone proves an older delivery"
+        );
+    }
+
+    #[test]
+    fn cakto_without_a_signature_or_the_body_secret_is_rejected() {
+        let mut body = fixture::json("cakto", "purchase_approved");
+        body.as_object_mut().unwrap().remove("secret");
+        let ts = FIXTURE_T.to_string();
+        let (bare, bare_payload) = json_request(&body, &[], &[]);
+        // A timestamp alone signs nothing.
+        let (dated, dated_payload) = json_request(&body, &[("x-cakto-timestamp", &ts)], &[]);
+
+        let bare = Cakto.verify(&bare, &bare_payload, &[SECRET], at(FIXTURE_T));
+        let dated = Cakto.verify(&dated, &dated_payload, &[SECRET], at(FIXTURE_T));
+
+        assert!(
+            matches!(bare, Err(VerifyError::MissingProof(_))),
+            "{bare:?}"
+        );
+        assert!(
+            matches!(dated, Err(VerifyError::MissingProof(_))),
+            "{dated:?}"
         );
     }
 

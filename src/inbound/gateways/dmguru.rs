@@ -231,6 +231,10 @@ mod tests {
                 status: S::Chargeback,
                 ..base
             },
+            "transaction_refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
             "transaction_waiting_payment_pix" => Expected {
                 status: S::WaitingPayment,
                 ..base
@@ -262,6 +266,28 @@ mod tests {
         assert_eq!(
             canceled.access_ends_at.map(|t| t.to_rfc3339()).as_deref(),
             Some("2025-03-16T03:00:00+00:00")
+        );
+    }
+
+    #[test]
+    fn dmguru_without_its_token_or_with_an_empty_one_is_rejected() {
+        let mut missing = fixture::json("dmguru", "transaction_approved");
+        missing.as_object_mut().unwrap().remove("api_token");
+        let mut empty = missing.clone();
+        empty["payload"] = json!({"api_token": ""});
+        let (missing, missing_payload) = json_request(&missing, &[], &[]);
+        let (empty, empty_payload) = json_request(&empty, &[], &[]);
+
+        let missing = DmGuru.verify(&missing, &missing_payload, &[TOKEN], Utc::now());
+        let empty = DmGuru.verify(&empty, &empty_payload, &[TOKEN], Utc::now());
+
+        assert!(
+            matches!(missing, Err(VerifyError::MissingProof(_))),
+            "{missing:?}"
+        );
+        assert!(
+            matches!(empty, Err(VerifyError::MissingProof(_))),
+            "{empty:?}"
         );
     }
 

@@ -236,6 +236,10 @@ mod tests {
                 is_dated: false,
                 ..base
             },
+            "sale_chargedback" => Expected {
+                status: S::Chargeback,
+                ..base
+            },
             "sale_paid_with_order_bump" => base,
             other => panic!("no expectation for greenn_v2/{other}"),
         }

@@ -237,6 +237,10 @@ mod tests {
                 ..base
             },
             "invoice_payment_succeeded" => base,
+            "invoice_refunded" => Expected {
+                status: S::Refunded,
+                ..base
+            },
             "invoice_status_updated_chargeback" => Expected {
                 status: S::Chargeback,
                 ..base

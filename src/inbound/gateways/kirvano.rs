@@ -220,6 +220,13 @@ mod tests {
                 amount_cents: Some(9700),
                 ..base
             },
+            "subscription_renewed" => Expected {
+                status: S::SubscriptionRenewed,
+                transaction: Some("GNCH8P3R"),
+                subscription: Some("5c6d7e8f-gancho-chk-0001"),
+                amount_cents: Some(9700),
+                ..base
+            },
             other => panic!("no expectation for kirvano/{other}"),
         }
     }

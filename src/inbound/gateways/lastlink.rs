@@ -167,6 +167,10 @@ mod tests {
                 status: S::Chargeback,
                 ..base
             },
+            "payment_refund" => Expected {
+                status: S::Refunded,
+                ..base
+            },
             "purchase_order_confirmed" => base,
             "recurrent_payment" => Expected {
                 status: S::SubscriptionRenewed,

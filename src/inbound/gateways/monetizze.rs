@@ -197,6 +197,10 @@ mod tests {
                 status: S::Canceled,
                 ..base
             },
+            "devolvida" => Expected {
+                status: S::Refunded,
+                ..base
+            },
             "finalizada" => base,
             other => panic!("no expectation for monetizze/{other}"),
         }

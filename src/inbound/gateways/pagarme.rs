@@ -294,6 +294,11 @@ mod tests {
                 product: None,
                 ..base
             },
+            "charge_refunded" => Expected {
+                status: S::Refunded,
+                product: None,
+                ..base
+            },
             "invoice_paid_renewal" => Expected {
                 status: S::SubscriptionRenewed,
                 transaction: Some("in_GanchoInv0002"),

@@ -208,6 +208,13 @@ mod tests {
                 subscription: Some("SBGANCHO1"),
                 ..base
             },
+            "subscription_overdue" => Expected {
+                status: S::SubscriptionDelayed,
+                transaction: Some("TXGANCHO3"),
+                subscription: Some("SBGANCHO1"),
+                amount_cents: Some(9700),
+                ..base
+            },
             "subscription_renewed" => Expected {
                 status: S::SubscriptionRenewed,
                 transaction: Some("TXGANCHO2"),
@@ -222,6 +229,29 @@ mod tests {
     #[test]
     fn every_fixture_normalizes_to_its_expected_event() {
         assert_every_fixture_normalizes(&Payt, "payt", expected);
+    }
+
+    #[test]
+    fn payt_without_its_key_or_with_an_empty_one_is_rejected() {
+        let key = fixture::load("payt", "paid").secret;
+        let mut missing = fixture::json("payt", "paid");
+        missing.as_object_mut().unwrap().remove("integration_key");
+        let mut empty = missing.clone();
+        empty["integration_key"] = json!("  ");
+        let (missing, missing_payload) = json_request(&missing, &[], &[]);
+        let (empty, empty_payload) = json_request(&empty, &[], &[]);
+
+        let missing = Payt.verify(&missing, &missing_payload, &[&key], Utc::now());
+        let empty = Payt.verify(&empty, &empty_payload, &[&key], Utc::now());
+
+        assert!(
+            matches!(missing, Err(VerifyError::MissingProof(_))),
+            "{missing:?}"
+        );
+        assert!(
+            matches!(empty, Err(VerifyError::MissingProof(_))),
+            "{empty:?}"
+        );
     }
 
     #[test]

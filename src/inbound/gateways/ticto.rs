@@ -205,6 +205,29 @@ mod tests {
     }
 
     #[test]
+    fn ticto_without_its_token_or_with_an_empty_one_is_rejected() {
+        let key = fixture::load("ticto", "authorized").secret;
+        let mut missing = fixture::json("ticto", "authorized");
+        missing.as_object_mut().unwrap().remove("token");
+        let mut empty = missing.clone();
+        empty["token"] = json!("");
+        let (missing, missing_payload) = json_request(&missing, &[], &[]);
+        let (empty, empty_payload) = json_request(&empty, &[], &[]);
+
+        let missing = Ticto.verify(&missing, &missing_payload, &[&key], Utc::now());
+        let empty = Ticto.verify(&empty, &empty_payload, &[&key], Utc::now());
+
+        assert!(
+            matches!(missing, Err(VerifyError::MissingProof(_))),
+            "{missing:?}"
+        );
+        assert!(
+            matches!(empty, Err(VerifyError::MissingProof(_))),
+            "{empty:?}"
+        );
+    }
+
+    #[test]
     fn ticto_flat_field_names_are_read_too() {
         let body = json!({"token": "t", "status": "authorized", "order_hash": "H1",
             "item_product_id": 9, "customer_email": "Ana@X.com", "order_paid_amount": 100});

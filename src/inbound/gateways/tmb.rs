@@ -155,6 +155,10 @@ mod tests {
                 amount_cents: Some(12475),
                 ..base
             },
+            "pedido_cancelado" => Expected {
+                status: S::Canceled,
+                ..base
+            },
             "pedido_pago_entrada" => base,
             other => panic!("no expectation for tmb/{other}"),
         }
