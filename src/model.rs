@@ -352,6 +352,10 @@ pub struct Delivery {
     pub cycle_start: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// Bumped by every claim and every resend: an attempt is recorded only
+    /// under the token it was claimed with (a fence against a worker whose
+    /// lease ran out).
+    pub lease_token: i64,
     pub last_http_status: Option<u16>,
     pub last_error: Option<String>,
     /// The outbound log entry that follows this delivery.

@@ -231,6 +231,7 @@ pub async fn enqueue(
                 cycle_start: 0,
                 next_attempt_at: Some(first),
                 lease_until: None,
+                lease_token: 0,
                 last_http_status: None,
                 last_error: None,
                 log_id: LogId::new(),

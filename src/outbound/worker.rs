@@ -142,8 +142,8 @@ async fn claim(
         return Ok(None);
     }
     let (send, deferred) = pace(ctx, due, now);
-    for (id, until) in deferred {
-        ctx.store.defer_delivery(&id, until).await?;
+    for (id, token, until) in deferred {
+        ctx.store.defer_delivery(&id, token, until).await?;
     }
     Ok(Some(send))
 }
@@ -166,7 +166,16 @@ async fn finish(ctx: &WorkerContext, mut done: Vec<Done>, now: DateTime<Utc>) ->
         .into_iter()
         .map(|(d, s)| record(ctx, &d, s, now))
         .collect();
-    ctx.store.record_attempts(&records, &health).await
+    let stale = ctx.store.record_attempts(&records, &health).await?;
+    if stale > 0 {
+        // Claimed again elsewhere, or resent by hand, while this send ran:
+        // the newer state stands, and the delivery is sent again.
+        tracing::warn!(
+            stale,
+            "attempts not recorded: their deliveries changed hands while they were sent"
+        );
+    }
+    Ok(())
 }
 
 /// What the finished sends say about their endpoints' breakers, in order:
@@ -243,16 +252,17 @@ fn breaker_updates(
     updates
 }
 
+/// A claimed delivery moved to later: its id, the lease token it was
+/// claimed with, and when it is due again.
+type Deferral = (crate::ids::DeliveryId, i64, DateTime<Utc>);
+
 /// Splits the claimed deliveries into those to send now and those to move
 /// to a later slot, so a rate-limited endpoint gets at most its rate.
 fn pace(
     ctx: &WorkerContext,
     due: Vec<DueDelivery>,
     now: DateTime<Utc>,
-) -> (
-    Vec<DueDelivery>,
-    Vec<(crate::ids::DeliveryId, DateTime<Utc>)>,
-) {
+) -> (Vec<DueDelivery>, Vec<Deferral>) {
     let mut pacer = ctx.pacer.lock().unwrap_or_else(|e| e.into_inner());
     let mut queued: HashMap<EndpointId, i32> = HashMap::new();
     let mut send = Vec::new();
@@ -271,7 +281,11 @@ fn pace(
             send.push(d);
         } else {
             let n = queued.entry(d.endpoint.id.clone()).or_insert(0);
-            deferred.push((d.delivery.id.clone(), free + interval * *n));
+            deferred.push((
+                d.delivery.id.clone(),
+                d.delivery.lease_token,
+                free + interval * *n,
+            ));
             *n += 1;
         }
     }
@@ -517,6 +531,10 @@ pub async fn run(
     // record, a clock that jumped); sending it twice at once would also put
     // it twice in one record batch.
     let mut held: std::collections::HashSet<crate::ids::DeliveryId> = Default::default();
+    // Deliveries claimed again while held (resent by hand, or their lease
+    // ran out): the claim bumped their lease token, so the send in flight
+    // will record nothing, and the new claim is sent once it is over.
+    let mut reclaimed: HashMap<crate::ids::DeliveryId, DueDelivery> = HashMap::new();
     let half = BATCH as usize / 2;
     // Whether a claim may find work: after a wake, a poll tick, a record
     // (which frees leases), or a claim that came back full. A claim that
@@ -525,7 +543,8 @@ pub async fn run(
     let mut may_find_work = true;
     while !token.is_cancelled() {
         // Finished but unrecorded sends still hold their leases: count them.
-        let room = (BATCH as usize).saturating_sub(in_flight.len() + finished.len());
+        let room =
+            (BATCH as usize).saturating_sub(in_flight.len() + finished.len() + reclaimed.len());
         if may_find_work && (room >= half || (in_flight.is_empty() && room > 0)) {
             let now = clock.now();
             may_find_work = false;
@@ -533,22 +552,12 @@ pub async fn run(
                 Ok(Some(send)) => {
                     may_find_work = send.len() >= room;
                     for d in send {
-                        if !held.insert(d.delivery.id.clone()) {
+                        if held.contains(&d.delivery.id) {
+                            reclaimed.insert(d.delivery.id.clone(), d);
                             continue;
                         }
-                        let ctx = Arc::clone(&ctx);
-                        ctx.count_in_flight(&d.endpoint.id, 1);
-                        in_flight.spawn(async move {
-                            // A panic becomes a failed attempt, so the
-                            // delivery is recorded (and released) anyway.
-                            let sent = std::panic::AssertUnwindSafe(attempt(&ctx, &d, now))
-                                .catch_unwind()
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Sent::failed("internal error while sending", 0)
-                                });
-                            (d, sent)
-                        });
+                        held.insert(d.delivery.id.clone());
+                        dispatch(&mut in_flight, &ctx, d, now);
                     }
                 }
                 Ok(None) => {}
@@ -576,10 +585,20 @@ pub async fn run(
             || in_flight.is_empty();
         if !finished.is_empty() && is_due {
             let batch = std::mem::take(&mut finished);
-            for (d, _) in batch.iter().flatten() {
-                held.remove(&d.delivery.id);
-            }
+            let ids: Vec<crate::ids::DeliveryId> = batch
+                .iter()
+                .flatten()
+                .map(|(d, _)| d.delivery.id.clone())
+                .collect();
             record_finished(&ctx, batch, clock.now()).await;
+            for id in ids {
+                match reclaimed.remove(&id) {
+                    Some(again) => dispatch(&mut in_flight, &ctx, again, clock.now()),
+                    None => {
+                        held.remove(&id);
+                    }
+                }
+            }
             may_find_work = true;
         }
     }
@@ -587,6 +606,25 @@ pub async fn run(
         finished.push(one);
     }
     record_finished(&ctx, finished, clock.now()).await;
+}
+
+/// Sends one claimed delivery in its own task. A panic becomes a failed
+/// attempt, so the delivery is recorded (and released) anyway.
+fn dispatch(
+    in_flight: &mut JoinSet<Done>,
+    ctx: &Arc<WorkerContext>,
+    d: DueDelivery,
+    now: DateTime<Utc>,
+) {
+    let ctx = Arc::clone(ctx);
+    ctx.count_in_flight(&d.endpoint.id, 1);
+    in_flight.spawn(async move {
+        let sent = std::panic::AssertUnwindSafe(attempt(&ctx, &d, now))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Sent::failed("internal error while sending", 0));
+        (d, sent)
+    });
 }
 
 /// Records sends that finished; a task that panicked is left to its lease.

@@ -427,12 +427,30 @@ pub(crate) const CLAIM_RANKED: &str = "
             ORDER BY c.next_attempt_at LIMIT 64)
         WHERE o.room > 0
     )
-    UPDATE deliveries SET lease_until = $1 WHERE id IN (
+    UPDATE deliveries SET lease_until = $1, lease_token = lease_token + 1 WHERE id IN (
         SELECT id FROM deliveries WHERE id IN (
             SELECT id FROM ranked WHERE rank <= room ORDER BY rank, next_attempt_at, id LIMIT $3
         ) {lock}
     )
     RETURNING *";
+
+/// Moves a delivery still held under lease token `$3` to `$1` (pacing);
+/// the same on both backends.
+pub(crate) const DEFER_DELIVERY: &str =
+    "UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND lease_token = $3";
+
+/// The records of `chunk` whose delivery the fenced update wrote (its id in
+/// `fenced`); the others lost their lease and write nothing more.
+pub(crate) fn held_records(
+    chunk: &[AttemptRecord],
+    fenced: &std::collections::HashSet<String>,
+) -> Vec<AttemptRecord> {
+    chunk
+        .iter()
+        .filter(|r| fenced.contains(r.delivery.id.as_str()))
+        .cloned()
+        .collect()
+}
 
 /// The breaker's update for one endpoint (`$1` id, `$2` reset, `$3`
 /// failures, `$4` threshold, `$5` open until); the same on both backends.
@@ -476,16 +494,26 @@ pub trait OutboundStore: Send + Sync {
         per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>>;
     /// Writes the outcomes of a batch of attempts, and what they say about
-    /// their endpoints' health, in one transaction.
+    /// their endpoints' health, in one transaction. An attempt whose
+    /// delivery no longer has the lease token it was claimed with (claimed
+    /// again after its lease ran out, or resent by hand) writes nothing:
+    /// returns how many were dropped so.
     async fn record_attempts(
         &self,
         records: &[AttemptRecord],
         health: &[HealthUpdate],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<usize>;
     /// Moves a claimed delivery to a later time without counting an attempt
-    /// (rate-limit pacing), releasing its lease.
-    async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()>;
-    /// Queues a new attempt now for a finished delivery, restarting its schedule.
+    /// (rate-limit pacing), releasing its lease; nothing when it is no
+    /// longer held under `lease_token`.
+    async fn defer_delivery(
+        &self,
+        id: &DeliveryId,
+        lease_token: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Queues a new attempt now for a delivery, restarting its schedule; a
+    /// send of it still running then records nothing (its lease token changes).
     async fn requeue_delivery(
         &self,
         ws: &WorkspaceId,

@@ -256,6 +256,7 @@ pub fn delivery(r: &impl RowRead) -> StoreResult<Delivery> {
         cycle_start: r.int("cycle_start")? as u32,
         next_attempt_at: r.opt_time("next_attempt_at")?,
         lease_until: r.opt_time("lease_until")?,
+        lease_token: r.int("lease_token")?,
         last_http_status: r.opt_int("last_http_status")?.map(|s| s as u16),
         last_error: r.opt_text("last_error")?,
         log_id: id(r, "log_id", LogId::parse)?,

@@ -888,3 +888,41 @@ async fn a_refused_connection_is_recorded_and_retried() {
         "{d}"
     );
 }
+
+/// Issue 11, gap 2: a send that was still running when its delivery was
+/// resent by hand must not write its (older) outcome over the resend.
+#[tokio::test]
+async fn a_resend_asked_during_a_send_is_not_overwritten_by_that_send() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::spawn().await;
+    receiver.reply([Reply::status(500).after(Duration::from_millis(1500))]);
+    let (endpoint, _) = app.create_endpoint(&receiver.url, json!({})).await;
+    let delivery = test_send(&app, &endpoint).await;
+    receiver.wait_for(1).await;
+
+    // The first send is still waiting for its answer.
+    app.api(
+        Method::POST,
+        &format!("/deliveries/{delivery}/retry"),
+        None,
+        202,
+    )
+    .await;
+    // The resend goes out once that send is over, with no clock moved: the
+    // late 500 did not put the delivery back on the retry schedule.
+    let done = app
+        .wait_until(&format!("/deliveries/{delivery}"), |d| {
+            d["status"] == "success"
+        })
+        .await;
+
+    assert_eq!(receiver.wait_for(2).await.len(), 2);
+    let statuses: Vec<u64> = done["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["http_status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![200], "the stale attempt is not recorded");
+    assert_eq!(done["last_http_status"], 200);
+}

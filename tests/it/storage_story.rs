@@ -373,6 +373,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         cycle_start: 0,
         next_attempt_at: Some(now),
         lease_until: None,
+        lease_token: 0,
         last_http_status: None,
         last_error: None,
         log_id: ids.logs[2].clone(),
@@ -519,23 +520,26 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         "ana@example.com",
     );
     out_log.direction = Direction::Out;
-    s.record_attempts(
-        &[AttemptRecord {
-            attempt,
-            delivery: done,
-            log: out_log.clone(),
-            disable_endpoint: Some("gone".into()),
-        }],
-        &[gancho::storage::HealthUpdate {
-            endpoint_id: ep.id.clone(),
-            is_reset: false,
-            failures: 5,
-            threshold: 5,
-            open_until: now + Duration::seconds(30),
-        }],
-    )
-    .await
-    .unwrap();
+    let record = AttemptRecord {
+        attempt,
+        delivery: done,
+        log: out_log.clone(),
+        disable_endpoint: Some("gone".into()),
+    };
+    let recorded = s
+        .record_attempts(
+            std::slice::from_ref(&record),
+            &[gancho::storage::HealthUpdate {
+                endpoint_id: ep.id.clone(),
+                is_reset: false,
+                failures: 5,
+                threshold: 5,
+                open_until: now + Duration::seconds(30),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0, "held under its claim's token");
     note!(s.get_endpoint(&ws.id, &ep.id).await.unwrap().health);
     note!(s.get_delivery(&ws.id, &ids.delivery).await.unwrap());
     note!(s.delivery_attempts(&ids.delivery).await.unwrap());
@@ -546,13 +550,29 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
             .disabled_reason
     );
     note!(s.queue_counts(&ws.id, now).await.unwrap());
-    note!(s
+    let requeued = s
         .requeue_delivery(&ws.id, &ids.delivery, now + Duration::minutes(5))
         .await
-        .unwrap());
-    s.defer_delivery(&ids.delivery, now + Duration::minutes(9))
-        .await
         .unwrap();
+    note!(requeued);
+    // The resend changed the lease token: the old claim's record is dropped.
+    assert_eq!(s.record_attempts(&[record], &[]).await.unwrap(), 1);
+    note!(s.get_delivery(&ws.id, &ids.delivery).await.unwrap());
+    // So is a deferral under a token that is not the delivery's.
+    s.defer_delivery(
+        &ids.delivery,
+        requeued.lease_token - 1,
+        now + Duration::minutes(7),
+    )
+    .await
+    .unwrap();
+    s.defer_delivery(
+        &ids.delivery,
+        requeued.lease_token,
+        now + Duration::minutes(9),
+    )
+    .await
+    .unwrap();
     note!(s.list_deliveries(&ws.id, &ep.id, &page(10)).await.unwrap());
     note!(s
         .queue_counts(&ws.id, now + Duration::minutes(11))

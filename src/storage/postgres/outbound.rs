@@ -1,6 +1,8 @@
 //! PostgreSQL: endpoints, events, deliveries and attempts; the worker's claim
 //! is one `UPDATE ... RETURNING` on the single writer connection.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres};
@@ -91,7 +93,10 @@ async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> 
 
 /// One `UPDATE ... FROM (VALUES ...)` for the whole batch (typed: the
 /// values of a `VALUES` list have no column types of their own here).
-async fn update_deliveries(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
+async fn update_deliveries(
+    conn: &mut PgConnection,
+    records: &[AttemptRecord],
+) -> StoreResult<HashSet<String>> {
     let mut qb = sqlx::QueryBuilder::<Postgres>::new(
         "UPDATE deliveries SET status = v.status, attempts = v.attempts, cycle_start = v.cycle_start,
              next_attempt_at = v.next_attempt_at, lease_until = v.lease_until,
@@ -117,14 +122,19 @@ async fn update_deliveries(conn: &mut PgConnection, records: &[AttemptRecord]) -
             .push_bind(d.last_error.as_deref())
             .push_unseparated("::text")
             .push_bind(d.updated_at)
-            .push_unseparated("::timestamptz");
+            .push_unseparated("::timestamptz")
+            .push_bind(d.lease_token)
+            .push_unseparated("::bigint");
     });
     qb.push(
-        ") AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status, last_error, updated_at)
-         WHERE deliveries.id = v.id",
+        ") AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status, last_error, updated_at, lease_token)
+         WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token
+         RETURNING deliveries.id",
     );
-    qb.build().execute(conn).await.map_err(map_err)?;
-    Ok(())
+    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    rows.iter()
+        .map(|r| sqlx::Row::try_get::<String, _>(r, "id").map_err(map_err))
+        .collect()
 }
 
 fn bind_endpoint<'q>(
@@ -352,17 +362,24 @@ impl OutboundStore for PgStore {
         &self,
         records: &[AttemptRecord],
         health: &[HealthUpdate],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<usize> {
         // A few multi-row statements per batch rather than several per
         // delivery: each statement is a round trip to SQLite's thread.
         let mut tx = self.write_tx().await?;
+        let mut held = Vec::with_capacity(records.len());
         for chunk in records.chunks(100) {
-            insert_attempts(&mut tx, chunk).await?;
-            update_deliveries(&mut tx, chunk).await?;
+            let fenced = update_deliveries(&mut tx, chunk).await?;
+            let chunk = crate::storage::held_records(chunk, &fenced);
+            if chunk.is_empty() {
+                continue;
+            }
+            insert_attempts(&mut tx, &chunk).await?;
             let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
             upsert_logs(&mut tx, &logs).await?;
+            held.extend(chunk);
         }
-        for r in records {
+        let stale = records.len() - held.len();
+        for r in &held {
             if let Some(reason) = &r.disable_endpoint {
                 sqlx::query("UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
                     .bind(reason)
@@ -384,13 +401,20 @@ impl OutboundStore for PgStore {
                 .await
                 .map_err(map_err)?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(stale)
     }
 
-    async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL WHERE id = $2")
+    async fn defer_delivery(
+        &self,
+        id: &DeliveryId,
+        lease_token: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(crate::storage::DEFER_DELIVERY)
             .bind(ms(until))
             .bind(id.as_str())
+            .bind(lease_token)
             .execute(&self.writer)
             .await
             .map_err(map_err)?;
@@ -405,7 +429,7 @@ impl OutboundStore for PgStore {
     ) -> StoreResult<Delivery> {
         let row = sqlx::query(
             "UPDATE deliveries SET status = 'pending', cycle_start = attempts, next_attempt_at = $1,
-                 lease_until = NULL, updated_at = $1
+                 lease_until = NULL, lease_token = lease_token + 1, updated_at = $1
              WHERE workspace_id = $2 AND id = $3 RETURNING *",
         )
         .bind(ms(now))

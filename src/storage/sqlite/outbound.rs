@@ -1,6 +1,8 @@
 //! SQLite: endpoints, events, deliveries and attempts; the worker's claim
 //! is one `UPDATE ... RETURNING` on the single writer connection.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqliteConnection};
@@ -92,7 +94,7 @@ async fn insert_attempts(
 async fn update_deliveries(
     conn: &mut SqliteConnection,
     records: &[AttemptRecord],
-) -> StoreResult<()> {
+) -> StoreResult<HashSet<String>> {
     let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
         "UPDATE deliveries SET status = v.column2, attempts = v.column3, cycle_start = v.column4,
              next_attempt_at = v.column5, lease_until = v.column6, last_http_status = v.column7,
@@ -109,11 +111,17 @@ async fn update_deliveries(
             .push_bind(d.lease_until.map(ms))
             .push_bind(d.last_http_status.map(i64::from))
             .push_bind(d.last_error.as_deref())
-            .push_bind(ms(d.updated_at));
+            .push_bind(ms(d.updated_at))
+            .push_bind(d.lease_token);
     });
-    qb.push(") AS v WHERE deliveries.id = v.column1");
-    qb.build().execute(conn).await.map_err(map_err)?;
-    Ok(())
+    // Fenced: only deliveries still held under the token they were claimed with.
+    qb.push(
+        ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column10 RETURNING id",
+    );
+    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    rows.iter()
+        .map(|r| sqlx::Row::try_get::<String, _>(r, "id").map_err(map_err))
+        .collect()
 }
 
 fn bind_endpoint<'q>(
@@ -332,17 +340,24 @@ impl OutboundStore for SqliteStore {
         &self,
         records: &[AttemptRecord],
         health: &[HealthUpdate],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<usize> {
         // A few multi-row statements per batch rather than several per
         // delivery: each statement is a round trip to SQLite's thread.
         let mut tx = self.write_tx().await?;
+        let mut held = Vec::with_capacity(records.len());
         for chunk in records.chunks(100) {
-            insert_attempts(&mut tx, chunk).await?;
-            update_deliveries(&mut tx, chunk).await?;
+            let fenced = update_deliveries(&mut tx, chunk).await?;
+            let chunk = crate::storage::held_records(chunk, &fenced);
+            if chunk.is_empty() {
+                continue;
+            }
+            insert_attempts(&mut tx, &chunk).await?;
             let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
             upsert_logs(&mut tx, &logs).await?;
+            held.extend(chunk);
         }
-        for r in records {
+        let stale = records.len() - held.len();
+        for r in &held {
             if let Some(reason) = &r.disable_endpoint {
                 sqlx::query("UPDATE endpoints SET is_enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
                     .bind(reason)
@@ -364,13 +379,20 @@ impl OutboundStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(stale)
     }
 
-    async fn defer_delivery(&self, id: &DeliveryId, until: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL WHERE id = $2")
+    async fn defer_delivery(
+        &self,
+        id: &DeliveryId,
+        lease_token: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(crate::storage::DEFER_DELIVERY)
             .bind(ms(until))
             .bind(id.as_str())
+            .bind(lease_token)
             .execute(&self.writer)
             .await
             .map_err(map_err)?;
@@ -385,7 +407,7 @@ impl OutboundStore for SqliteStore {
     ) -> StoreResult<Delivery> {
         let row = sqlx::query(
             "UPDATE deliveries SET status = 'pending', cycle_start = attempts, next_attempt_at = $1,
-                 lease_until = NULL, updated_at = $1
+                 lease_until = NULL, lease_token = lease_token + 1, updated_at = $1
              WHERE workspace_id = $2 AND id = $3 RETURNING *",
         )
         .bind(ms(now))
