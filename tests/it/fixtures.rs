@@ -133,6 +133,7 @@ fn expectations(dir: &str) -> Vec<(&'static str, Effect)> {
             ("payment_confirmed_subscription", Ignored),
             ("payment_overdue", NoAccess),
             ("payment_received", Ignored),
+            ("payment_refunded", NoAccess),
         ],
         "pagarme" => vec![
             ("charge_chargedback", Revokes("order_paid")),

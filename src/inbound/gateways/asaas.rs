@@ -218,6 +218,13 @@ mod tests {
                 amount_cents: Some(49700),
                 ..base
             },
+            "payment_refunded" => Expected {
+                status: S::Refunded,
+                transaction: Some("pay_gancho8f3k2j1q"),
+                subscription: None,
+                amount_cents: Some(49700),
+                ..base
+            },
             other => panic!("no expectation for asaas/{other}"),
         }
     }
