@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::helpers::db::SqlRow;
 use crate::helpers::fixture::load;
 use crate::helpers::TestApp;
 
@@ -140,6 +141,22 @@ async fn wait_until_resolved(app: &TestApp) {
     panic!("a customer lookup was never resolved");
 }
 
+/// The lookup row of a pending call once it has `attempts` failed tries.
+async fn wait_for_attempts(app: &TestApp, log_id: &str, attempts: i64) -> SqlRow {
+    for _ in 0..400 {
+        let rows = app
+            .sql_rows(&format!(
+                "SELECT attempts, last_error FROM customer_lookups WHERE log_id = '{log_id}'"
+            ))
+            .await;
+        if let Some(row) = rows.into_iter().find(|r| r.int("attempts") >= attempts) {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the lookup of {log_id} never reached {attempts} attempts");
+}
+
 async fn wait_for_student(app: &TestApp, email: &str) -> Value {
     for _ in 0..400 {
         if let Some(s) = app.student(email).await {
@@ -174,8 +191,11 @@ async fn an_asaas_sale_waits_for_its_buyer_and_is_granted_once_asaas_answers() {
     assert_eq!(pending["detail"]["outcome"], "pending");
     assert_eq!(pending["status"], "success");
 
-    // Its retry comes after the first delay, and grants.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The failure is recorded, and the retry waits for the first delay.
+    let log_id = body["log_id"].as_str().unwrap().to_string();
+    let lookup = wait_for_attempts(&app, &log_id, 1).await;
+    let error = lookup.str("last_error");
+    assert!(error.contains("500"), "{error}");
     assert_eq!(api.seen().len(), 1, "no retry before its time");
     app.clock.advance(chrono::Duration::seconds(5));
     let student = wait_for_student(&app, "julia.pereira@example.com").await;

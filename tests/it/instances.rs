@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 
 use crate::cli::{start_with, stop};
-use crate::helpers::db::{pg_url, query, PgDatabase};
+use crate::helpers::db::{pg_required, query, PgDatabase};
 use crate::helpers::fixture::load;
 use crate::helpers::receiver::Receiver;
 
@@ -138,11 +138,9 @@ pub(crate) async fn two_instances(admin: &str, extra_env: &[(&str, &str)]) -> Pa
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn two_instances_share_the_work_and_a_killed_one_loses_nothing() {
-    let Some(admin) = pg_url() else {
-        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
-        return;
-    };
+    let admin = pg_required();
     let extra = [
         ("GANCHO_ALLOW_PRIVATE_TARGETS", "true"),
         ("GANCHO_DELIVERY_TIMEOUT", "2s"),
@@ -251,11 +249,9 @@ async fn two_instances_share_the_work_and_a_killed_one_loses_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
-    let Some(admin) = pg_url() else {
-        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
-        return;
-    };
+    let admin = pg_required();
     let Pair {
         db,
         a,
@@ -291,11 +287,9 @@ async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn during_a_database_outage_readyz_fails_inbound_answers_503_and_gancho_recovers() {
-    let Some(admin) = pg_url() else {
-        eprintln!("outage test skipped: set GANCHO_TEST_DATABASE_URL to run it");
-        return;
-    };
+    let admin = pg_required();
     let app = crate::helpers::TestApp::spawn().await;
     app.create_key("hotmart", HOTTOK).await;
     let product = app.create_product("Curso", json!([])).await;
@@ -371,11 +365,9 @@ async fn during_a_database_outage_readyz_fails_inbound_answers_503_and_gancho_re
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn a_reversal_posted_with_its_approval_to_another_instance_always_wins() {
-    let Some(admin) = pg_url() else {
-        eprintln!("multi-instance test skipped: set GANCHO_TEST_DATABASE_URL to run it");
-        return;
-    };
+    let admin = pg_required();
     let Pair {
         db,
         a,

@@ -129,7 +129,7 @@ async fn events_fan_out_by_type_and_product_and_carry_custom_headers() {
         .await;
     let everything = all.wait_for(5).await;
     let access = only_access.wait_for(2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.worker_passed().await;
 
     assert_eq!(
         everything.len(),
@@ -169,7 +169,7 @@ async fn a_receiver_failing_twice_gets_three_attempts_on_the_schedule_with_one_w
         .await;
     assert_eq!(after_one["status"], "pending");
     assert_eq!(after_one["last_http_status"], 500);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.worker_passed().await;
     assert_eq!(
         receiver.received().len(),
         1,
@@ -262,7 +262,7 @@ async fn a_test_send_reaches_only_that_endpoint_whatever_its_filters() {
 
     test_send(&app, &endpoint).await;
     let got = target.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.worker_passed().await;
 
     assert_eq!(got[0].json()["type"], "webhook.test");
     assert!(bystander.received().is_empty());
@@ -285,7 +285,7 @@ async fn gone_disables_the_endpoint_and_keeps_its_deliveries_until_reenabled() {
         .contains("410"));
 
     let second = test_send(&app, &endpoint).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.worker_passed().await;
     assert_eq!(
         receiver.received().len(),
         1,
@@ -355,12 +355,12 @@ async fn a_rate_limited_endpoint_is_paced_not_dropped() {
     }
 
     receiver.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.worker_passed().await;
     assert_eq!(receiver.received().len(), 1, "one per half second");
     for n in 2..=4 {
         app.clock.advance(chrono::Duration::milliseconds(500));
         receiver.wait_for(n).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.worker_passed().await;
         assert_eq!(receiver.received().len(), n);
     }
     let list = app.get(&format!("/endpoints/{endpoint}/deliveries")).await;
@@ -691,7 +691,7 @@ async fn nothing_is_emitted_for_a_duplicate_or_an_ignored_call() {
     )
     .await;
     receiver.wait_for(3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.worker_passed().await;
 
     assert_eq!(receiver.received().len(), 3);
 }
@@ -778,13 +778,13 @@ async fn a_rolled_back_change_emits_nothing() {
     tx.commit().await.unwrap();
 
     receiver.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = app.sql_rows("SELECT COUNT(*) AS n FROM events").await;
+    app.worker_passed().await;
     assert_eq!(
         receiver.received().len(),
         1,
         "only the committed event is delivered"
     );
-    let rows = app.sql_rows("SELECT COUNT(*) AS n FROM events").await;
     assert_eq!(rows[0].int("n"), 1);
 }
 
@@ -852,7 +852,7 @@ async fn redirects_are_not_followed() {
     let d = app
         .wait_until(&format!("/deliveries/{delivery}"), |d| d["attempts"] == 1)
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.worker_passed().await;
 
     assert_eq!(
         d["status"], "pending",

@@ -13,6 +13,16 @@ pub fn pg_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// The PostgreSQL server a PostgreSQL-only test needs. Such tests are
+/// `#[ignore]`d, so a plain `cargo test` reports them as ignored instead of
+/// passing without PostgreSQL; run with `--include-ignored` and no server,
+/// they fail here rather than pass having proved nothing.
+pub fn pg_required() -> String {
+    pg_url().expect(
+        "this test needs PostgreSQL: set GANCHO_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)",
+    )
+}
+
 fn with_database(admin: &str, name: &str) -> String {
     let mut url = url::Url::parse(admin).expect("GANCHO_TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));

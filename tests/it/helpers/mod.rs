@@ -277,6 +277,26 @@ impl TestApp {
     }
 
     /// Waits (bounded) until `check` holds on the API answer at `path`.
+    /// Proves the delivery worker has run a claim pass since this call: a
+    /// `webhook.test` to a witness endpoint of its own (filtered to
+    /// `webhook.test`, so no other event reaches it) has arrived. A check
+    /// that something was *not* sent follows this rather than a fixed
+    /// sleep: had it been due, the same pass would have claimed it.
+    pub async fn worker_passed(&self) {
+        let witness = receiver::Receiver::spawn().await;
+        let (endpoint, _) = self
+            .create_endpoint(&witness.url, json!({"event_types": ["webhook.test"]}))
+            .await;
+        self.api(
+            Method::POST,
+            &format!("/endpoints/{endpoint}/test"),
+            None,
+            202,
+        )
+        .await;
+        witness.wait_for(1).await;
+    }
+
     pub async fn wait_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..800 {
             let v = self.get(path).await;
