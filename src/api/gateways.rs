@@ -32,6 +32,9 @@ pub struct GatewayOut {
     pub secret: SecretSource,
     /// pt-BR: where in the gateway's panel to paste the URL and the token.
     pub where_to_paste: String,
+    /// Its key also takes the seller's API key (`api_key`), with which
+    /// gancho fetches buyers the webhook names only by id (Asaas).
+    pub takes_api_key: bool,
 }
 
 /// Every gateway, in `GatewayKind` order; one page (`next_cursor` is always null).
@@ -51,6 +54,7 @@ async fn list_gateways() -> Json<ListOut<GatewayOut>> {
                 token_in_url: s.is_token_in_url,
                 secret: s.secret,
                 where_to_paste: s.where_to_paste.into(),
+                takes_api_key: crate::keys::takes_api_key(kind),
             }
         })
         .collect();

@@ -156,6 +156,16 @@ async fn gateways_lists_every_gateway_with_its_proof_and_where_to_paste() {
         (Some("signature"), Some("from_gateway"))
     );
     assert_eq!(of("hotmart")["proof"], "header_token");
+    let with_api_key: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|g| g["takes_api_key"] == true)
+        .collect();
+    assert_eq!(with_api_key.len(), 1);
+    assert_eq!(with_api_key[0]["gateway"], "asaas");
+    assert!(with_api_key[0]["where_to_paste"]
+        .as_str()
+        .unwrap()
+        .contains("chave de API"));
     assert_eq!(of("payt")["proof"], "body_token");
     assert_eq!(
         (

@@ -39,7 +39,7 @@ impl GatewayAdapter for Asaas {
             proof_detail: "asaas-access-token header = the webhook's Token de autenticação",
             is_token_in_url: false,
             secret: SecretSource::Generated,
-            where_to_paste: "No Asaas, clique no ícone da conta > Integrações > aba Webhooks > Criar Webhook. Cole a URL do gancho, escolha a versão da API v3, preencha o Token de autenticação com o token gerado pelo gancho, ative a fila de sincronização (envio sequencial) e marque os eventos de Cobrança.",
+            where_to_paste: "No Asaas, clique no ícone da conta > Integrações > aba Webhooks > Criar Webhook. Cole a URL do gancho, escolha a versão da API v3, preencha o Token de autenticação com o token gerado pelo gancho, ative a fila de sincronização (envio sequencial) e marque os eventos de Cobrança. O webhook do Asaas não traz o e-mail do comprador: ao criar a chave no gancho, informe também a sua chave de API do Asaas (Integrações > Chaves de API) para que o gancho busque o comprador e libere o acesso.",
         }
     }
 
