@@ -1,9 +1,9 @@
 //! PostgreSQL: workspaces, API keys, products, categories, inbound URLs and gateway keys.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{PgConnection, Postgres};
 
-use super::{map_err, ms, parse_id, PgStore};
+use super::{col, map_err, ms, parse_id, PgStore};
 use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, WorkspaceId};
 use crate::model::{ApiKey, Category, GatewayKey, GatewayKind, InboundUrl, Product, Workspace};
 use crate::storage::rows;
@@ -216,7 +216,10 @@ impl PgStore {
         &self,
         rows: Vec<sqlx::postgres::PgRow>,
     ) -> StoreResult<Vec<Product>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let ext = children(
             &self.reader,
             "SELECT product_id, gateway, external_id FROM product_external_ids WHERE product_id IN",
@@ -230,7 +233,10 @@ impl PgStore {
         &self,
         rows: Vec<sqlx::postgres::PgRow>,
     ) -> StoreResult<Vec<Category>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let links = children(
             &self.reader,
             "SELECT category_id, product_id FROM category_products WHERE category_id IN",
@@ -244,7 +250,10 @@ impl PgStore {
         &self,
         rows: Vec<sqlx::postgres::PgRow>,
     ) -> StoreResult<Vec<InboundUrl>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let products = children(
             &self.reader,
             "SELECT inbound_url_id, product_id FROM inbound_url_products WHERE inbound_url_id IN",
@@ -376,7 +385,7 @@ impl CatalogStore for PgStore {
             .await
             .map_err(map_err)?;
             rows.iter()
-                .map(|r| parse_id(r.get("product_id"), ProductId::parse))
+                .map(|r| parse_id(col(r, "product_id")?, ProductId::parse))
                 .collect()
         };
         let key = format!("products:{ws}:{gw}:{external_id}");

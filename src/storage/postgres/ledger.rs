@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{PgConnection, Postgres};
 
 use crate::storage::write::WriteTx;
 
 use super::outbound::{insert_delivery, insert_event};
-use super::{map_err, ms, parse_id, PgStore};
+use super::{col, map_err, ms, parse_id, PgStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
@@ -125,8 +125,8 @@ async fn category_products(
     rows.iter()
         .map(|r| {
             Ok((
-                parse_id(r.get("category_id"), CategoryId::parse)?,
-                parse_id(r.get("product_id"), ProductId::parse)?,
+                parse_id(col(r, "category_id")?, CategoryId::parse)?,
+                parse_id(col(r, "product_id")?, ProductId::parse)?,
             ))
         })
         .collect()
@@ -307,7 +307,7 @@ impl LedgerTx for PgLedgerTx {
         }
         qb.push(")");
         let row = qb.build().fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        Ok(row.get::<i64, _>("n") > 0)
+        Ok(col::<i64>(&row, "n")? > 0)
     }
 
     async fn student_by_email(

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Row};
+use sqlx::Postgres;
 
 use super::ledger::insert_log;
-use super::{map_err, ms, PgStore, MIGRATOR};
+use super::{col, map_err, ms, PgStore, MIGRATOR};
 use crate::ids::{EventId, LogId, WorkspaceId};
 use crate::model::{Event, LogEntry};
 use crate::storage::rows;
@@ -108,19 +108,22 @@ impl LogStore for PgStore {
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?;
-        let count = |status: &str| {
-            counts
-                .iter()
-                .find(|r| r.get::<&str, _>("status") == status)
-                .map_or(0, |r| r.get::<i64, _>("n"))
+        let count = |status: &str| -> StoreResult<i64> {
+            for r in &counts {
+                if col::<&str>(r, "status")? == status {
+                    return col(r, "n");
+                }
+            }
+            Ok(0)
         };
-        let (processing, late): (i64, i64) = (pending.get("processing"), pending.get("late"));
+        let processing: i64 = col(&pending, "processing")?;
+        let late: i64 = col(&pending, "late")?;
         Ok(QueueCounts {
-            waiting: pending.get::<i64, _>("pending") - processing - late,
+            waiting: col::<i64>(&pending, "pending")? - processing - late,
             processing,
             late,
-            done: count("success"),
-            failed: count("failed"),
+            done: count("success")?,
+            failed: count("failed")?,
         })
     }
 
@@ -175,6 +178,6 @@ impl LogStore for PgStore {
             .fetch_one(&self.reader)
             .await
             .map_err(map_err)?;
-        Ok(row.get::<i64, _>("n") as usize >= MIGRATOR.iter().count())
+        Ok(col::<i64>(&row, "n")? as usize >= MIGRATOR.iter().count())
     }
 }

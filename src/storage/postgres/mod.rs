@@ -203,6 +203,15 @@ fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T>
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("malformed id {value}")))
 }
 
+/// Column `name` of `row`; a column missing or of another type than `T` is
+/// an error, where `Row::get` would panic.
+fn col<'r, T>(row: &'r sqlx::postgres::PgRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    sqlx::Row::try_get(row, name).map_err(map_err)
+}
+
 /// Maps sqlx errors: missing rows to `NotFound`, unique violations to
 /// `Conflict` named after the table.
 fn map_err(e: sqlx::Error) -> StoreError {

@@ -1,9 +1,9 @@
 //! SQLite: workspaces, API keys, products, categories, inbound URLs and gateway keys.
 
 use async_trait::async_trait;
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 
-use super::{map_err, ms, parse_id, SqliteStore};
+use super::{col, map_err, ms, parse_id, SqliteStore};
 use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, WorkspaceId};
 use crate::model::{ApiKey, Category, GatewayKey, GatewayKind, InboundUrl, Product, Workspace};
 use crate::storage::rows;
@@ -217,7 +217,10 @@ impl SqliteStore {
         &self,
         rows: Vec<sqlx::sqlite::SqliteRow>,
     ) -> StoreResult<Vec<Product>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let ext = children(
             &self.reader,
             "SELECT product_id, gateway, external_id FROM product_external_ids WHERE product_id IN",
@@ -231,7 +234,10 @@ impl SqliteStore {
         &self,
         rows: Vec<sqlx::sqlite::SqliteRow>,
     ) -> StoreResult<Vec<Category>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let links = children(
             &self.reader,
             "SELECT category_id, product_id FROM category_products WHERE category_id IN",
@@ -245,7 +251,10 @@ impl SqliteStore {
         &self,
         rows: Vec<sqlx::sqlite::SqliteRow>,
     ) -> StoreResult<Vec<InboundUrl>> {
-        let ids: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("id")).collect();
+        let ids = rows
+            .iter()
+            .map(|r| col::<&str>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         let products = children(
             &self.reader,
             "SELECT inbound_url_id, product_id FROM inbound_url_products WHERE inbound_url_id IN",
@@ -380,7 +389,7 @@ impl CatalogStore for SqliteStore {
             .await
             .map_err(map_err)?;
             rows.iter()
-                .map(|r| parse_id(r.get("product_id"), ProductId::parse))
+                .map(|r| parse_id(col(r, "product_id")?, ProductId::parse))
                 .collect()
         };
         let key = format!("products:{ws}:{gw}:{external_id}");

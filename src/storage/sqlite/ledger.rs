@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::group::Unit;
 
 use super::outbound::{insert_delivery, insert_event};
-use super::{map_err, ms, parse_id, SqliteStore};
+use super::{col, map_err, ms, parse_id, SqliteStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
@@ -125,8 +125,8 @@ async fn category_products(
     rows.iter()
         .map(|r| {
             Ok((
-                parse_id(r.get("category_id"), CategoryId::parse)?,
-                parse_id(r.get("product_id"), ProductId::parse)?,
+                parse_id(col(r, "category_id")?, CategoryId::parse)?,
+                parse_id(col(r, "product_id")?, ProductId::parse)?,
             ))
         })
         .collect()
@@ -281,7 +281,7 @@ impl LedgerTx for SqliteLedgerTx {
             .fetch_one(self.tx.conn()?)
             .await
             .map_err(map_err)?;
-        Ok(row.get::<i64, _>("n") > 0)
+        Ok(col::<i64>(&row, "n")? > 0)
     }
 
     async fn student_by_email(

@@ -121,6 +121,15 @@ fn parse_id<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T>
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("malformed id {value}")))
 }
 
+/// Column `name` of `row`; a column missing or of another type than `T` is
+/// an error, where `Row::get` would panic.
+fn col<'r, T>(row: &'r sqlx::sqlite::SqliteRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    sqlx::Row::try_get(row, name).map_err(map_err)
+}
+
 /// Maps sqlx errors: missing rows to `NotFound`, unique violations to
 /// `Conflict` named after the table.
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -197,5 +206,97 @@ impl crate::storage::rows::RowRead for sqlx::sqlite::SqliteRow {
         sqlx::Row::try_get::<Option<String>, _>(self, col)
             .ok()
             .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::ids::WorkspaceId;
+    use crate::model::{GatewayKind, Workspace};
+    use crate::storage::{CatalogStore, LogStore, Page, WorkspaceStore};
+
+    async fn store_with_workspace() -> (tempfile::TempDir, SqliteStore, WorkspaceId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let ws = Workspace {
+            id: WorkspaceId::new(),
+            name: "w".into(),
+            public_id: "schema-mismatch".into(),
+            created_at: Utc::now(),
+        };
+        store.insert_workspace(&ws).await.unwrap();
+        (dir, store, ws.id)
+    }
+
+    fn is_decode_error<T: std::fmt::Debug>(got: &StoreResult<T>) -> bool {
+        matches!(
+            got,
+            Err(StoreError::Other(sqlx::Error::ColumnDecode { .. }))
+        )
+    }
+
+    // SQLite keeps whatever type a value was written with, so a row can
+    // disagree with the schema: the reads that used `Row::get` (which
+    // panics then) answer an error instead, and the request a 500.
+
+    /// `delivery_counts.n` as text (read by `queue_counts`).
+    #[tokio::test]
+    async fn a_count_of_another_type_is_an_error_not_a_panic() {
+        let (_dir, store, ws) = store_with_workspace().await;
+        sqlx::query(
+            "INSERT INTO delivery_counts (workspace_id, status, n) VALUES ($1, 'success', 'many')",
+        )
+        .bind(ws.as_str())
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let got = store.queue_counts(&ws, Utc::now()).await;
+        assert!(is_decode_error(&got), "{got:?}");
+    }
+
+    /// `products.id` as a blob (read by `list_products` to load the
+    /// products' external ids).
+    #[tokio::test]
+    async fn an_id_of_another_type_is_an_error_not_a_panic() {
+        let (_dir, store, ws) = store_with_workspace().await;
+        sqlx::query(
+            "INSERT INTO products (id, workspace_id, name, created_at) VALUES (X'01', $1, 'p', 0)",
+        )
+        .bind(ws.as_str())
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let page = Page {
+            after: None,
+            limit: 10,
+        };
+        let got = store.list_products(&ws, &page).await;
+        assert!(is_decode_error(&got), "{got:?}");
+    }
+
+    /// `product_external_ids.product_id` as a blob (read by the inbound
+    /// path's `products_by_external_id`).
+    #[tokio::test]
+    async fn a_linked_id_of_another_type_is_an_error_not_a_panic() {
+        let (_dir, store, ws) = store_with_workspace().await;
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO product_external_ids (product_id, workspace_id, gateway, external_id, position)
+             VALUES (X'02', $1, 'hotmart', 'P-1', 0)",
+        )
+        .bind(ws.as_str())
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let got = store
+            .products_by_external_id(&ws, GatewayKind::Hotmart, "P-1")
+            .await;
+        assert!(is_decode_error(&got), "{got:?}");
     }
 }
