@@ -68,7 +68,7 @@ async fn main() {
     let (ws, _) = gancho::app::bootstrap(store.as_ref(), &config, &SystemClock)
         .await
         .expect("bootstrap");
-    let sealer = Arc::new(Sealer::new(None));
+    let sealer = Arc::new(Sealer::default());
     let _ = &dir;
     let new = NewEndpoint {
         name: "bench".into(),

@@ -182,9 +182,12 @@ pub async fn run(
     let store = open_store(&config).await?;
     let (workspace, generated) = bootstrap(store.as_ref(), &config, clock.as_ref()).await?;
     if let Some(token) = generated {
-        tracing::warn!(
-            "generated the admin token (shown once; set GANCHO_ADMIN_TOKEN to choose your own): {token}"
+        // To the terminal, once, and never into the structured log (issue
+        // 11, gap 5): log lines are shipped and kept where secrets must not be.
+        eprintln!(
+            "\ngancho: generated the admin token, shown only this once (set GANCHO_ADMIN_TOKEN to choose your own):\n\n    {token}\n"
         );
+        tracing::warn!("generated an admin token; it was printed to the terminal, not logged");
     }
     if config.encryption_key.is_none() {
         tracing::warn!("GANCHO_ENCRYPTION_KEY is not set: gateway keys are stored unencrypted");
@@ -194,9 +197,10 @@ pub async fn run(
         outbox: Outbox::new(&config.retry_schedule),
         metrics: Arc::new(Metrics::new()),
         store,
-        sealer: Arc::new(Sealer::new(
-            config.encryption_key.as_ref().map(|k| k.expose()),
-        )),
+        sealer: Arc::new(
+            Sealer::new(config.encryption_key.as_ref().map(|k| k.expose()))
+                .map_err(|e| anyhow::anyhow!("GANCHO_ENCRYPTION_KEY: {e}"))?,
+        ),
         config: Arc::new(config),
         clock,
     };

@@ -314,7 +314,14 @@ impl Config {
                     "expected an IANA time zone such as America/Sao_Paulo".into(),
                 )
             })?,
-            encryption_key: optional_secret("GANCHO_ENCRYPTION_KEY"),
+            encryption_key: match optional_secret("GANCHO_ENCRYPTION_KEY") {
+                Some(key) => {
+                    crate::keys::seal::key_material(key.expose())
+                        .map_err(|m| err("GANCHO_ENCRYPTION_KEY", m))?;
+                    Some(key)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -492,6 +499,8 @@ mod tests {
             ("GANCHO_BODY_TIMEOUT", "slow"),
             ("GANCHO_REQUEST_TIMEOUT", "0ms"),
             ("GANCHO_TIMEZONE", "Mars/Base"),
+            ("GANCHO_ENCRYPTION_KEY", "short key"),
+            ("GANCHO_ASAAS_API_URL", "api.asaas.com"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var);

@@ -111,7 +111,12 @@ pub struct EndpointHealthOut {
     pub next_probe_at: Option<DateTime<Utc>>,
 }
 
-fn endpoint_out(e: Endpoint, secret: String, now: DateTime<Utc>) -> EndpointOut {
+fn endpoint_out(
+    e: Endpoint,
+    secret: String,
+    headers: Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> EndpointOut {
     EndpointOut {
         health: EndpointHealthOut {
             state: e.health.state(now).to_string(),
@@ -124,7 +129,7 @@ fn endpoint_out(e: Endpoint, secret: String, now: DateTime<Utc>) -> EndpointOut 
         url: e.url,
         event_types: e.event_types,
         product_ids: e.product_ids,
-        headers: e.headers.into_iter().collect(),
+        headers: headers.into_iter().collect(),
         rate_limit_per_second: e.rate_limit_per_second,
         enabled: e.is_enabled,
         disabled_reason: e.disabled_reason,
@@ -135,7 +140,8 @@ fn endpoint_out(e: Endpoint, secret: String, now: DateTime<Utc>) -> EndpointOut 
 
 fn masked(state: &AppState, e: Endpoint) -> Result<EndpointOut, ApiError> {
     let secret = mask(&endpoint::reveal_secret(&state.sealer, &e)?);
-    Ok(endpoint_out(e, secret, state.clock.now()))
+    let headers = endpoint::masked_headers(&state.sealer, &e)?;
+    Ok(endpoint_out(e, secret, headers, state.clock.now()))
 }
 
 fn parse_id(raw: &str) -> Result<EndpointId, ApiError> {
@@ -170,7 +176,8 @@ async fn create_endpoint(
         state.clock.now(),
     )
     .await?;
-    let out = endpoint_out(e, secret, state.clock.now());
+    let headers = endpoint::masked_headers(&state.sealer, &e)?;
+    let out = endpoint_out(e, secret, headers, state.clock.now());
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -228,6 +235,7 @@ async fn update_endpoint(
     let store = state.store.as_ref();
     let e = endpoint::update_endpoint(
         store,
+        &state.sealer,
         &ws,
         &parse_id(&id)?,
         patch,

@@ -171,8 +171,8 @@ pub async fn create_key(
         workspace_id: ws.clone(),
         gateway: new.gateway,
         name,
-        secret: sealer.seal(&secret),
-        api_key: api_key.as_deref().map(|a| sealer.seal(a)),
+        secret: sealer.seal(&secret)?,
+        api_key: api_key.as_deref().map(|a| sealer.seal(a)).transpose()?,
         created_at: now,
     };
     store.insert_key(&key).await?;

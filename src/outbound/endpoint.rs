@@ -177,7 +177,7 @@ pub async fn create_endpoint(
     let url = check_target(&new.url, allow_private).await?;
     let event_types = check_event_types(new.event_types)?;
     check_products(store, ws, &new.product_ids).await?;
-    let headers = check_headers(new.headers)?;
+    let headers = seal_headers(sealer, check_headers(new.headers)?)?;
     check_rate(new.rate_limit_per_second)?;
     check_max_in_flight(new.max_in_flight)?;
     let secret = match new.secret {
@@ -198,7 +198,7 @@ pub async fn create_endpoint(
         rate_limit_per_second: new.rate_limit_per_second,
         is_enabled: new.is_enabled,
         disabled_reason: None,
-        secret: sealer.seal(&secret),
+        secret: sealer.seal(&secret)?,
         previous_secret: None,
         previous_secret_expires_at: None,
         max_in_flight: new.max_in_flight,
@@ -223,6 +223,7 @@ pub async fn get_endpoint(
 
 pub async fn update_endpoint(
     store: &dyn Store,
+    sealer: &Sealer,
     ws: &WorkspaceId,
     id: &EndpointId,
     patch: EndpointPatch,
@@ -244,7 +245,7 @@ pub async fn update_endpoint(
         e.product_ids = ids;
     }
     if let Some(headers) = patch.headers {
-        e.headers = check_headers(headers)?;
+        e.headers = seal_headers(sealer, check_headers(headers)?)?;
     }
     if let Some(rate) = patch.rate_limit_per_second {
         check_rate(rate)?;
@@ -266,6 +267,37 @@ pub async fn update_endpoint(
 }
 
 /// The endpoint's current secret, in clear.
+/// Custom headers as stored: each value sealed like the endpoint's secret
+/// (they often carry an `Authorization`).
+fn seal_headers(
+    sealer: &Sealer,
+    headers: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, OutboundError> {
+    headers
+        .into_iter()
+        .map(|(name, value)| Ok((name, sealer.seal(&value)?)))
+        .collect()
+}
+
+/// The custom headers in clear, to send with a delivery.
+pub fn open_headers(sealer: &Sealer, e: &Endpoint) -> Result<Vec<(String, String)>, OutboundError> {
+    e.headers
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), sealer.open(value)?)))
+        .collect()
+}
+
+/// The custom headers as the API shows them: values masked (`abcd…wxyz`).
+pub fn masked_headers(
+    sealer: &Sealer,
+    e: &Endpoint,
+) -> Result<Vec<(String, String)>, OutboundError> {
+    Ok(open_headers(sealer, e)?
+        .into_iter()
+        .map(|(name, value)| (name, crate::keys::mask(&value)))
+        .collect())
+}
+
 pub fn reveal_secret(sealer: &Sealer, e: &Endpoint) -> Result<String, OutboundError> {
     Ok(sealer.open(&e.secret)?)
 }
@@ -305,7 +337,7 @@ pub async fn rotate_secret(
     };
     e.previous_secret = Some(e.secret.clone());
     e.previous_secret_expires_at = Some(now + Duration::hours(ROTATION_OVERLAP_HOURS));
-    e.secret = sealer.seal(&secret);
+    e.secret = sealer.seal(&secret)?;
     e.updated_at = now;
     store.update_endpoint(&e).await?;
     Ok((e, secret))

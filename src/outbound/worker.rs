@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::task::JoinSet;
 
-use super::endpoint::signing_secrets;
+use super::endpoint::{open_headers, signing_secrets};
 use super::schedule::{after_failure, parse_retry_after, Next};
 use super::target::{check_literal, GuardedResolver, TargetError};
 use super::Outbox;
@@ -344,7 +344,11 @@ async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Se
         .header("webhook-id", id)
         .header("webhook-timestamp", ts.to_string())
         .header("webhook-signature", signature.join(" "));
-    for (name, value) in &d.endpoint.headers {
+    let headers = match open_headers(&ctx.sealer, &d.endpoint) {
+        Ok(h) => h,
+        Err(e) => return failed(format!("cannot read the endpoint's headers: {e}")),
+    };
+    for (name, value) in &headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),

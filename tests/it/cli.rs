@@ -79,13 +79,16 @@ pub(crate) fn start_with(
     dir: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Child, String, Option<String>) {
-    let mut child = gancho()
-        .arg("serve")
+    // stderr joins stdout in one pipe, so lines arrive in the order written:
+    // the generated token (stderr, plain) comes before the listening line.
+    let mut child = Command::new("sh")
+        .args(["-c", "exec \"$0\" serve 2>&1", env!("CARGO_BIN_EXE_gancho")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(dir)
         .envs(env.iter().copied())
         .env("GANCHO_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -99,12 +102,17 @@ pub(crate) fn start_with(
         }
     });
     let mut token = None;
+    let mut token_follows = false;
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("gancho did not start");
-        if let Some((_, t)) = line.split_once("GANCHO_ADMIN_TOKEN to choose your own): ") {
-            token = Some(t.trim().to_string());
+        if token_follows && !line.trim().is_empty() {
+            token = Some(line.trim().to_string());
+            token_follows = false;
+        }
+        if line.starts_with("gancho: generated the admin token") {
+            token_follows = true;
         }
         if let Some((_, rest)) = line.split_once("addr=") {
             let addr = rest.split_whitespace().next().unwrap().to_string();
@@ -128,6 +136,11 @@ async fn the_generated_admin_token_is_printed_once_and_works() {
     let (_db, url) = database().await;
     let (first, addr, token) = start(dir.path(), &url);
     let token = token.expect("a generated token on first start");
+    // Printed bare, once, and in no structured log line (issue 11, gap 5).
+    let printed: Vec<String> = LOG.with(|l| l.lock().unwrap().clone());
+    let with_token: Vec<&String> = printed.iter().filter(|l| l.contains(&token)).collect();
+    assert_eq!(with_token.len(), 1, "{printed:#?}");
+    assert_eq!(with_token[0].trim(), token);
     let client = reqwest::Client::new();
     let ws = client
         .get(format!("http://{addr}/api/v1/workspace"))

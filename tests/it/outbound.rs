@@ -791,21 +791,38 @@ async fn a_rolled_back_change_emits_nothing() {
 #[tokio::test]
 async fn endpoint_secrets_are_encrypted_at_rest_and_still_sign() {
     let app = TestApp::spawn_with(|c| {
-        c.encryption_key = Some(gancho::config::Secret::new("an encryption key for tests"));
+        c.encryption_key = Some(gancho::config::Secret::new(
+            "an encryption key for tests, long enough to pass",
+        ));
     })
     .await;
     let receiver = Receiver::spawn().await;
-    let (endpoint, secret) = app.create_endpoint(&receiver.url, json!({})).await;
+    let token = "Bearer crm-token-0123456789abcdef";
+    let (endpoint, secret) = app
+        .create_endpoint(&receiver.url, json!({"headers": {"Authorization": token}}))
+        .await;
 
     test_send(&app, &endpoint).await;
     let r = &receiver.wait_for(1).await[0];
 
-    let rows = app.sql_rows("SELECT secret FROM endpoints").await;
+    let rows = app.sql_rows("SELECT secret, headers FROM endpoints").await;
     let stored: String = rows[0].str("secret");
     assert!(
-        stored.starts_with("sealed:v1:") && !stored.contains(&secret[6..]),
+        stored.starts_with("sealed:v2:") && !stored.contains(&secret[6..]),
         "{stored}"
     );
+    // Custom headers (issue 11, gap 5): sealed at rest, masked by the API,
+    // sent in clear.
+    let headers: String = rows[0].str("headers");
+    assert!(
+        headers.contains("sealed:v2:") && !headers.contains("crm-token"),
+        "{headers}"
+    );
+    let shown = app.get(&format!("/endpoints/{endpoint}")).await;
+    assert_eq!(shown["headers"]["Authorization"], "Bear…cdef");
+    let listed = app.get("/endpoints").await;
+    assert_eq!(listed["items"][0]["headers"]["Authorization"], "Bear…cdef");
+    assert_eq!(r.header("authorization"), token);
     assert!(signature_matches(
         &secret,
         r.header("webhook-id"),
