@@ -133,8 +133,9 @@ const VARS: [(&str, &str); 21] = [
 ];
 
 /// Variables gancho reads that are not settings (so they are not "unknown").
-const OTHER_KNOWN: [&str; 5] = [
+const OTHER_KNOWN: [&str; 6] = [
     "GANCHO_CONFIG",
+    "GANCHO_NEW_ENCRYPTION_KEY",
     "GANCHO_LOG",
     "GANCHO_TEST_DATABASE_URL",
     "GANCHO_BENCH_EVENTS",
@@ -151,8 +152,15 @@ impl Config {
     /// Reads the process environment and `gancho.toml` (or the file named by
     /// `GANCHO_CONFIG`). Returns the config and warnings to log (unknown variables).
     pub fn from_env() -> Result<(Self, Vec<String>), ConfigError> {
+        Self::from_env_except(&[])
+    }
+
+    /// [`Self::from_env`], as if the variables in `skip` were not set (and not
+    /// in the file): `rotate-encryption-key` reads an old key that today's
+    /// rules would refuse on its own.
+    pub fn from_env_except(skip: &[&str]) -> Result<(Self, Vec<String>), ConfigError> {
         let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("GANCHO_"))
+            .filter(|(k, _)| k.starts_with("GANCHO_") && !skip.contains(&k.as_str()))
             .collect();
         let path = env
             .get("GANCHO_CONFIG")
@@ -169,7 +177,12 @@ impl Config {
                 .filter(|k| !VARS.iter().any(|(v, _)| v == k))
                 .map(|k| format!("unknown setting {} in {path} is ignored", k.to_lowercase())),
         );
-        let config = Self::from_lookup(|var| env.get(var).or_else(|| file.get(var)).cloned())?;
+        let config = Self::from_lookup(|var| {
+            if skip.contains(&var) {
+                return None;
+            }
+            env.get(var).or_else(|| file.get(var)).cloned()
+        })?;
         Ok((config, warnings))
     }
 

@@ -3,6 +3,7 @@
 //! seals them at rest (`seal.rs`), masks them in lists, and hands the plain
 //! secrets to inbound verification.
 
+pub mod rotate;
 pub mod seal;
 
 use base64::engine::general_purpose::STANDARD;

@@ -7,6 +7,7 @@ pub mod config_cache;
 pub(crate) mod lookups;
 pub mod postgres;
 pub mod rows;
+pub mod secrets;
 pub mod sqlite;
 pub mod write;
 
@@ -534,6 +535,7 @@ pub trait Store:
     + LedgerStore
     + OutboundStore
     + LookupStore
+    + secrets::SecretStore
     + Send
     + Sync
 {

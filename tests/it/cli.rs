@@ -24,7 +24,11 @@ pub(crate) fn gancho() -> Command {
 
 #[test]
 fn every_command_has_help() {
-    for args in [vec!["--help"], vec!["serve", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["rotate-encryption-key", "--help"],
+    ] {
         let out = gancho().args(&args).output().unwrap();
 
         assert!(out.status.success(), "{args:?}");
@@ -360,4 +364,103 @@ async fn secrets_never_reach_gancho_s_own_log_output() {
             "{secret} appeared in gancho's log output"
         );
     }
+}
+
+/// Issue 11, gap 5: `gancho rotate-encryption-key` re-seals every secret
+/// under the new key; with a wrong current key it fails in one line and
+/// changes nothing.
+#[tokio::test]
+async fn rotating_the_encryption_key_reseals_every_secret_and_a_wrong_key_changes_nothing() {
+    const OLD: &str = "the old encryption key, at least 32 characters";
+    const NEW: &str = "the new encryption key, at least 32 characters";
+    const TOKEN: &str = "rotation-test-token";
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, url) = database().await;
+    let with_key = |key: &'static str| {
+        let mut env = vec![
+            ("GANCHO_ADMIN_TOKEN", TOKEN),
+            ("GANCHO_ENCRYPTION_KEY", key),
+        ];
+        if let Some(url) = &url {
+            env.push(("GANCHO_DATABASE_URL", url.as_str()));
+        }
+        env
+    };
+    let client = reqwest::Client::new();
+    let get = |addr: &str, path: &str| {
+        client
+            .get(format!("http://{addr}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let (server, addr, _) = start_with(dir.path(), &with_key(OLD));
+    for (path, body) in [
+        (
+            "/keys",
+            serde_json::json!({"gateway": "hotmart", "secret": "test-hottok-Xk3p9QmZ2v8T"}),
+        ),
+        (
+            "/endpoints",
+            serde_json::json!({"name": "CRM", "url": "https://crm.example.com/hook",
+                "headers": {"Authorization": "Bearer crm-token-0123456789abcdef"}}),
+        ),
+    ] {
+        let r = client
+            .post(format!("http://{addr}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{path}");
+    }
+    stop(server);
+    let rotate = |current: &str| {
+        let mut cmd = gancho();
+        cmd.arg("rotate-encryption-key")
+            .current_dir(dir.path())
+            .envs(
+                with_key(OLD)
+                    .into_iter()
+                    .filter(|(k, _)| *k != "GANCHO_ENCRYPTION_KEY"),
+            )
+            .env("GANCHO_ENCRYPTION_KEY", current)
+            .env("GANCHO_NEW_ENCRYPTION_KEY", NEW);
+        cmd.output().unwrap()
+    };
+
+    let wrong = rotate("not the key these secrets were sealed with, though long");
+    let right = rotate(OLD);
+
+    assert!(!wrong.status.success());
+    let err = String::from_utf8(wrong.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot be opened with the current key"),
+        "{err}"
+    );
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(right.stdout).unwrap().lines().next().unwrap(),
+        "re-sealed 1 gateway key secrets, 0 API keys, 1 endpoint secrets, 1 header values; now set GANCHO_ENCRYPTION_KEY to the new key and start gancho"
+    );
+    // Under the new key everything opens; under the old one nothing does.
+    let (server, addr, _) = start_with(dir.path(), &with_key(NEW));
+    let keys: serde_json::Value = get(&addr, "/keys").await.unwrap().json().await.unwrap();
+    assert_eq!(keys["items"][0]["secret"], "test…2v8T");
+    let eps: serde_json::Value = get(&addr, "/endpoints")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eps["items"][0]["headers"]["Authorization"], "Bear…cdef");
+    stop(server);
+    let (server, addr, _) = start_with(dir.path(), &with_key(OLD));
+    assert_eq!(get(&addr, "/keys").await.unwrap().status().as_u16(), 500);
+    stop(server);
 }

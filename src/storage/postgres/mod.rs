@@ -8,6 +8,7 @@ mod ledger;
 mod logs;
 mod lookups;
 mod outbound;
+mod secrets;
 
 use std::str::FromStr;
 use std::sync::Arc;

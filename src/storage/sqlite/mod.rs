@@ -9,6 +9,7 @@ mod ledger;
 mod logs;
 mod lookups;
 mod outbound;
+mod secrets;
 
 use std::path::Path;
 use std::str::FromStr;
