@@ -112,15 +112,21 @@ async fn student_out(
 ) -> Result<StudentOut, ApiError> {
     let access =
         student::current_access(state.store.as_ref(), ws, &s.id, state.clock.now()).await?;
-    Ok(StudentOut {
-        id: s.id,
-        email: s.email,
-        name: s.name,
-        phone: s.phone,
-        status: s.status,
-        created_at: s.created_at,
-        access: access.into_iter().map(GrantOut::from).collect(),
-    })
+    Ok(StudentOut::new(s, access))
+}
+
+impl StudentOut {
+    fn new(s: Student, access: Vec<Access>) -> Self {
+        Self {
+            id: s.id,
+            email: s.email,
+            name: s.name,
+            phone: s.phone,
+            status: s.status,
+            created_at: s.created_at,
+            access: access.into_iter().map(GrantOut::from).collect(),
+        }
+    }
 }
 
 fn parse_id(raw: &str) -> Result<StudentId, ApiError> {
@@ -156,12 +162,17 @@ async fn list_students(
         None => state.store.list_students(&ws, &page).await?,
     };
     let list = ListOut::from_rows(rows, &page, |s| s.id.to_string(), |s| s);
-    let mut items = Vec::with_capacity(list.items.len());
-    for s in list.items {
-        items.push(student_out(&state, &ws, s).await?);
-    }
+    // The whole page's access at once, not a query or two per student.
+    let ids: Vec<StudentId> = list.items.iter().map(|s| s.id.clone()).collect();
+    let access =
+        student::current_access_of(state.store.as_ref(), &ws, &ids, state.clock.now()).await?;
     Ok(Json(ListOut {
-        items,
+        items: list
+            .items
+            .into_iter()
+            .zip(access)
+            .map(|(s, a)| StudentOut::new(s, a))
+            .collect(),
         next_cursor: list.next_cursor,
     }))
 }

@@ -3,13 +3,15 @@
 //! changes by hand, progress reported by the host platform, and manual
 //! grants and revocations — each with its outbound event.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 
 use super::category::get_category;
 use super::product::get_product;
 use super::{named, CatalogError};
 use crate::email::Email;
-use crate::ids::{GrantId, ProductId, StudentId, WorkspaceId};
+use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::inbound::access::{grant_keys, grant_products, revoke};
 use crate::model::{Grant, GrantSource, GrantTarget, Student, StudentStatus};
 use crate::outbound::event::{access_event, enqueue, student_event, EventDraft, EVENT_TYPES};
@@ -32,28 +34,47 @@ pub async fn current_access(
     student: &StudentId,
     now: DateTime<Utc>,
 ) -> Result<Vec<Access>, CatalogError> {
-    let grants = store.active_grants(ws, student, now).await?;
+    let mut access = current_access_of(store, ws, std::slice::from_ref(student), now).await?;
+    Ok(access.pop().unwrap_or_default())
+}
+
+/// [`current_access`] of each of `students`, in their order, in two
+/// statements whatever their number (their grants, then the products of
+/// the categories among them): a page of `GET /students` is read so.
+pub async fn current_access_of(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    students: &[StudentId],
+    now: DateTime<Utc>,
+) -> Result<Vec<Vec<Access>>, CatalogError> {
+    let grants = store.active_grants_of(ws, students, now).await?;
     let categories: Vec<_> = grants
         .iter()
         .filter_map(|g| match &g.target {
             GrantTarget::Category(c) => Some(c.clone()),
             GrantTarget::Product(_) => None,
         })
-        .collect();
-    let members = store.category_products(ws, &categories).await?;
-    Ok(grants
+        .collect::<BTreeSet<_>>()
         .into_iter()
-        .map(|grant| {
-            let product_ids = match &grant.target {
-                GrantTarget::Product(p) => vec![p.clone()],
-                GrantTarget::Category(c) => members
-                    .iter()
-                    .filter(|(cat, _)| cat == c)
-                    .map(|(_, p)| p.clone())
-                    .collect(),
-            };
-            Access { grant, product_ids }
-        })
+        .collect();
+    let mut members: HashMap<CategoryId, Vec<ProductId>> = HashMap::new();
+    for (category, product) in store.category_products(ws, &categories).await? {
+        members.entry(category).or_default().push(product);
+    }
+    let mut by_student: HashMap<StudentId, Vec<Access>> = HashMap::new();
+    for grant in grants {
+        let product_ids = match &grant.target {
+            GrantTarget::Product(p) => vec![p.clone()],
+            GrantTarget::Category(c) => members.get(c).cloned().unwrap_or_default(),
+        };
+        by_student
+            .entry(grant.student_id.clone())
+            .or_default()
+            .push(Access { grant, product_ids });
+    }
+    Ok(students
+        .iter()
+        .map(|s| by_student.get(s).cloned().unwrap_or_default())
         .collect())
 }
 

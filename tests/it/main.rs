@@ -19,3 +19,4 @@ mod outbound;
 mod slow_clients;
 mod storage_story;
 mod stripe;
+mod students;

@@ -15,7 +15,10 @@ use crate::model::{
     GrantTarget, LogEntry, Student,
 };
 use crate::storage::rows;
-use crate::storage::{LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore};
+use crate::storage::{
+    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore,
+    ACTIVE_GRANTS, CATEGORY_PRODUCTS,
+};
 
 const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
 
@@ -62,23 +65,21 @@ impl StudentStore for PgStore {
         rows.iter().map(rows::student).collect()
     }
 
-    async fn active_grants(
+    async fn active_grants_of(
         &self,
         ws: &WorkspaceId,
-        student: &StudentId,
+        students: &[StudentId],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = format!(
-            "SELECT * FROM grants WHERE workspace_id = $1 AND student_id = $2 AND {} ORDER BY granted_at, id",
-            active_clause("$3")
-        );
-        let rows = sqlx::query(&sql)
-            .bind(ws.as_str())
-            .bind(student.as_str())
-            .bind(ms(now))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        if students.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = ACTIVE_GRANTS.replace("{students}", &placeholders(3, students.len()));
+        let mut query = sqlx::query(&sql).bind(ws.as_str()).bind(ms(now));
+        for s in students {
+            query = query.bind(s.as_str());
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(map_err)?;
         rows.iter().map(rows::grant).collect()
     }
 
@@ -110,18 +111,12 @@ async fn category_products(
     if categories.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-        "SELECT cp.category_id, cp.product_id FROM category_products cp
-         JOIN categories c ON c.id = cp.category_id WHERE c.workspace_id = ",
-    );
-    qb.push_bind(ws.as_str());
-    qb.push(" AND cp.category_id IN (");
-    let mut list = qb.separated(", ");
+    let sql = CATEGORY_PRODUCTS.replace("{categories}", &placeholders(2, categories.len()));
+    let mut query = sqlx::query(&sql).bind(ws.as_str());
     for c in categories {
-        list.push_bind(c.as_str());
+        query = query.bind(c.as_str());
     }
-    qb.push(") ORDER BY cp.position");
-    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    let rows = query.fetch_all(conn).await.map_err(map_err)?;
     rows.iter()
         .map(|r| {
             Ok((
