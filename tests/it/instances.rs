@@ -445,3 +445,99 @@ async fn a_reversal_posted_with_its_approval_to_another_instance_always_wins() {
         "both events of every sale recorded once"
     );
 }
+
+/// Issue 11, replay protection: a Standard-Webhooks-signed call replayed
+/// within the tolerance, to the same instance or another, is a duplicate
+/// (here the body has no id or transaction, so the webhook-id is the key);
+/// outside the tolerance it is refused.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
+async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_is_refused() {
+    use crate::helpers::fixture::standard_webhooks_headers;
+    let admin = pg_required();
+    let Pair {
+        db: _db,
+        a,
+        addr_a,
+        b,
+        addr_b,
+        _dirs,
+    } = two_instances(&admin, &[]).await;
+    let client = reqwest::Client::new();
+    let key: serde_json::Value = client
+        .post(format!("http://{addr_a}/api/v1/keys"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"gateway": "generic"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key}"))
+        .to_string();
+    let workspace: serde_json::Value = client
+        .get(format!("http://{addr_a}/api/v1/workspace"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let global = format!(
+        "/in/{}?gateway=generic",
+        workspace["public_id"].as_str().unwrap()
+    );
+    let send = |addr: String, headers: Vec<(String, String)>, body: Vec<u8>| {
+        let client = client.clone();
+        let url = format!("http://{addr}{global}");
+        async move {
+            let mut req = client.post(url).header("content-type", "application/json");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let resp = req.body(body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            (
+                status,
+                body["status"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+    };
+
+    for i in 0..10 {
+        let body = serde_json::to_vec(&json!({
+            "type": "cart.abandoned", "created_at": "2025-01-15T12:30:00Z",
+            "data": {"gateway": "generic", "status": "cart_abandoned",
+                     "customer": {"email": format!("cart{i}@example.com")},
+                     "product": {"id": "EXT-42"}}
+        }))
+        .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let headers = standard_webhooks_headers(&secret, &format!("msg_{i}"), now, &body);
+        let (x, y) = tokio::join!(
+            send(addr_a.clone(), headers.clone(), body.clone()),
+            send(addr_b.clone(), headers.clone(), body.clone())
+        );
+        let mut answers = vec![x, y];
+        answers.sort();
+        assert_eq!(
+            answers,
+            vec![
+                (200, "duplicate".to_string()),
+                (200, "processed".to_string())
+            ],
+            "call {i}"
+        );
+        let again = send(addr_b.clone(), headers, body.clone()).await;
+        assert_eq!(again, (200, "duplicate".to_string()), "replay {i}");
+        let stale = standard_webhooks_headers(&secret, &format!("msg_old_{i}"), now - 600, &body);
+        assert_eq!(send(addr_a.clone(), stale, body).await.0, 401, "stale {i}");
+    }
+    stop(a);
+    stop(b);
+}

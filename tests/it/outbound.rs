@@ -943,3 +943,71 @@ async fn a_resend_asked_during_a_send_is_not_overwritten_by_that_send() {
     assert_eq!(statuses, vec![200], "the stale attempt is not recorded");
     assert_eq!(done["last_http_status"], 200);
 }
+
+/// Issue 11: a receiver that is down (its proxy answering 503) for longer
+/// than the first three delays of the schedule gets every delivery once it
+/// is back, each on its schedule, none lost and none doubled.
+#[tokio::test]
+async fn a_receiver_down_past_three_delays_gets_every_delivery_on_schedule() {
+    let app = TestApp::spawn_with(|c| {
+        c.retry_schedule = [0, 1, 2, 4, 8].map(Duration::from_secs).to_vec()
+    })
+    .await;
+    let receiver = Receiver::spawn().await;
+    const N: usize = 5;
+    receiver.reply((0..3 * N).map(|_| Reply::status(503)));
+    let (endpoint, _) = app.create_endpoint(&receiver.url, json!({})).await;
+    let t0 = app.clock.now_utc();
+    let mut deliveries = Vec::new();
+    for _ in 0..N {
+        deliveries.push(test_send(&app, &endpoint).await);
+    }
+    let all_have = |attempts: usize| {
+        let path = format!("/endpoints/{endpoint}/deliveries?limit=100");
+        (path, move |v: &serde_json::Value| {
+            let items = v["items"].as_array().unwrap();
+            items.len() == N && items.iter().all(|d| d["attempts"] == attempts)
+        })
+    };
+
+    // Down through the delays 0 s, 1 s and 2 s.
+    for (attempts, step) in [(1, 1), (2, 2), (3, 4)] {
+        let (path, check) = all_have(attempts);
+        app.wait_until(&path, check).await;
+        app.worker_passed().await;
+        assert_eq!(receiver.received().len(), attempts * N, "nothing early");
+        app.clock.advance(chrono::Duration::seconds(step));
+    }
+    // Back up for the fourth attempt, 4 s after the third.
+    for d in &deliveries {
+        app.wait_until(&format!("/deliveries/{d}"), |v| v["status"] == "success")
+            .await;
+    }
+
+    let ok: Vec<String> = receiver
+        .received()
+        .iter()
+        .skip(3 * N)
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    let mut distinct = ok.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((ok.len(), distinct.len()), (N, N), "each once");
+    for d in &deliveries {
+        let got = app.get(&format!("/deliveries/{d}")).await;
+        let times: Vec<i64> = got["attempt_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                chrono::DateTime::parse_from_rfc3339(a["at"].as_str().unwrap())
+                    .unwrap()
+                    .timestamp()
+                    - t0.timestamp()
+            })
+            .collect();
+        assert_eq!(times, vec![0, 1, 3, 7], "on schedule: {got}");
+        assert_eq!(got["attempts"], 4);
+    }
+}
