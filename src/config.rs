@@ -97,6 +97,10 @@ pub struct Config {
     /// of an Asaas payment (`GET {url}/v3/customers/{id}`; default
     /// `https://api.asaas.com`; `https://api-sandbox.asaas.com` for the sandbox).
     pub asaas_api_url: String,
+    /// `GANCHO_TRUSTED_PROXIES`: reverse proxies (CIDRs or addresses,
+    /// comma-separated) whose `X-Forwarded-For` names the client; empty
+    /// (the default): the connection's peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// One bad setting: which variable and why.
@@ -108,7 +112,7 @@ pub struct ConfigError {
 }
 
 /// The variables gancho reads, with their defaults.
-const VARS: [(&str, &str); 21] = [
+const VARS: [(&str, &str); 22] = [
     ("GANCHO_DATABASE_URL", "sqlite://gancho.db"),
     ("GANCHO_DATABASE_POOL_SIZE", "10"),
     ("GANCHO_DATABASE_STATEMENT_TIMEOUT", "30s"),
@@ -130,6 +134,7 @@ const VARS: [(&str, &str); 21] = [
     ("GANCHO_TIMEZONE", "America/Sao_Paulo"),
     ("GANCHO_ENCRYPTION_KEY", ""),
     ("GANCHO_ASAAS_API_URL", "https://api.asaas.com"),
+    ("GANCHO_TRUSTED_PROXIES", ""),
 ];
 
 /// Variables gancho reads that are not settings (so they are not "unknown").
@@ -236,6 +241,19 @@ impl Config {
                 .map_err(|m| err("GANCHO_PUBLIC_URL", m))?,
             asaas_api_url: parse_public_url(&get("GANCHO_ASAAS_API_URL"))
                 .map_err(|m| err("GANCHO_ASAAS_API_URL", m))?,
+            trusted_proxies: get("GANCHO_TRUSTED_PROXIES")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    crate::client_ip::parse_net(p).ok_or_else(|| {
+                        err(
+                            "GANCHO_TRUSTED_PROXIES",
+                            format!("{p:?} is not an address or a CIDR such as 10.0.0.0/8"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             admin_token: optional_secret("GANCHO_ADMIN_TOKEN"),
             retry_schedule: parse_schedule(&get("GANCHO_RETRY_SCHEDULE"))
                 .map_err(|m| err("GANCHO_RETRY_SCHEDULE", m))?,
@@ -513,6 +531,7 @@ mod tests {
             ("GANCHO_REQUEST_TIMEOUT", "0ms"),
             ("GANCHO_TIMEZONE", "Mars/Base"),
             ("GANCHO_ENCRYPTION_KEY", "short key"),
+            ("GANCHO_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
             ("GANCHO_ASAAS_API_URL", "api.asaas.com"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();

@@ -147,6 +147,9 @@ pub struct InboundUrl {
     pub product_ids: Vec<ProductId>,
     pub category_ids: Vec<CategoryId>,
     pub is_enabled: bool,
+    /// CIDRs (`203.0.113.0/24`, `2001:db8::/32`) calls must come from;
+    /// empty: from anywhere (`client_ip`).
+    pub allowed_sources: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -45,7 +45,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut is_warned = false;
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -72,7 +72,12 @@ pub async fn serve(
             is_warned = false;
         }
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers see the peer (`ConnectInfo`): inbound URLs check their
+        // allowed sources against it (src/client_ip.rs).
+        let service = TowerToHyperService::new(tower_http::add_extension::AddExtension::new(
+            app.clone(),
+            axum::extract::ConnectInfo(peer),
+        ));
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {

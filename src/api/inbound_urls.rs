@@ -40,6 +40,11 @@ pub struct InboundUrlIn {
     pub category_ids: Vec<CategoryId>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Addresses calls must come from: CIDRs (`203.0.113.0/24`) or single
+    /// addresses; empty or absent, from anywhere. A call from elsewhere is
+    /// `403`. Behind a reverse proxy, list it in `GANCHO_TRUSTED_PROXIES`.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -59,6 +64,8 @@ pub struct InboundUrlPatch {
     pub product_ids: Option<Vec<ProductId>>,
     pub category_ids: Option<Vec<CategoryId>>,
     pub enabled: Option<bool>,
+    /// Replaces the list; `[]` accepts calls from anywhere again.
+    pub allowed_sources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,6 +78,8 @@ pub struct InboundUrlOut {
     pub product_ids: Vec<ProductId>,
     pub category_ids: Vec<CategoryId>,
     pub enabled: bool,
+    /// Canonical CIDRs; empty: calls from anywhere.
+    pub allowed_sources: Vec<String>,
     /// The URL to configure in the gateway.
     pub url: String,
     pub created_at: DateTime<Utc>,
@@ -93,6 +102,7 @@ async fn out(state: &AppState, ws: &WorkspaceId, u: InboundUrl) -> Result<Inboun
         product_ids: u.product_ids,
         category_ids: u.category_ids,
         enabled: u.is_enabled,
+        allowed_sources: u.allowed_sources,
         created_at: u.created_at,
     })
 }
@@ -116,6 +126,7 @@ async fn create_inbound_url(
         product_ids: b.product_ids,
         category_ids: b.category_ids,
         is_enabled: b.enabled,
+        allowed_sources: b.allowed_sources,
     };
     let u = url::create_inbound_url(state.store.as_ref(), &ws, new, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(out(&state, &ws, u).await?)))
@@ -168,6 +179,7 @@ async fn update_inbound_url(
         product_ids: b.product_ids,
         category_ids: b.category_ids,
         is_enabled: b.enabled,
+        allowed_sources: b.allowed_sources,
     };
     let u = url::update_inbound_url(state.store.as_ref(), &ws, &parse_id(&id)?, patch).await?;
     Ok(Json(out(&state, &ws, u).await?))

@@ -67,6 +67,8 @@ pub struct InboundCall {
     pub query: Vec<(String, String)>,
     pub body: Result<Bytes, BodyError>,
     pub started: Instant,
+    /// Where the call came from (`client_ip`); `None` for a reprocess.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// The answer to send back.
@@ -290,6 +292,7 @@ async fn rerun(
         query: pairs(&d["request"]["query"]),
         body: Ok(Bytes::from(body.to_string())),
         started: std::time::Instant::now(),
+        client_ip: None,
     };
     let mut trace = new_trace();
     trace.workspace = Some(workspace.id.clone());
@@ -418,6 +421,22 @@ async fn process(
             id: Some(url.id.to_string()),
             name: url.name.clone(),
         };
+        // Before anything else about the URL: a stranger learns nothing.
+        if !url.allowed_sources.is_empty() {
+            let allowed = call
+                .client_ip
+                .is_some_and(|ip| crate::client_ip::is_allowed(ip, &url.allowed_sources));
+            if !allowed {
+                let from = call
+                    .client_ip
+                    .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
+                return Ok(reject(
+                    403,
+                    "forbidden",
+                    format!("this inbound URL accepts calls only from its allowed sources, not from {from}"),
+                ));
+            }
+        }
         if !url.is_enabled {
             return Ok(Outcome::Rejected(Rejection {
                 status: 503,
@@ -820,6 +839,7 @@ fn log_entry(
         "request": {
             "method": "POST",
             "path": call.path,
+            "client_ip": call.client_ip,
             "headers": r.headers(&call.headers),
             "query": r.query(&call.query),
             "body": body,

@@ -64,6 +64,7 @@ async fn global_url(
     params(("public_id" = String, Path), ("slug" = String, Path), ("gateway" = Option<String>, Query, description = gateway_param())),
     request_body(description = "the gateway's webhook, as sent", content((String = "application/json"), (String = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = InboundOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the call does not come from one of the URL's allowed_sources"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "the inbound URL is deactivated; retry after Retry-After")))]
 async fn inbound_url(
@@ -95,6 +96,16 @@ async fn handle(
         });
     };
     let (parts, body) = request.into_parts();
+    let client_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            crate::client_ip::client_ip(c.0.ip(), forwarded, &state.config.trusted_proxies)
+        });
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -126,6 +137,7 @@ async fn handle(
         .await
         .unwrap_or(Err(BodyError::TimedOut(state.config.body_timeout))),
         started,
+        client_ip,
     };
     let ctx = InboundContext {
         store: state.store.as_ref(),

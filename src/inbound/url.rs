@@ -13,6 +13,7 @@ use crate::storage::{Store, StoreError};
 
 const MAX_SLUG: usize = 64;
 const MAX_ACCESS_DAYS: u32 = 36_500;
+const MAX_SOURCES: usize = 100;
 
 /// The URL a gateway is configured with (DESIGN.md § Inbound).
 pub fn public_url(base: &str, public_id: &str, slug: &str, gateway: GatewayKind) -> String {
@@ -66,6 +67,29 @@ fn check_access_days(days: Option<u32>) -> Result<(), CatalogError> {
     }
 }
 
+/// Allowed sources as given (CIDRs or single addresses), checked and stored
+/// in their canonical form (`10.1.2.3/8` → `10.0.0.0/8`, `203.0.113.9` →
+/// `203.0.113.9/32`).
+fn check_sources(sources: Vec<String>) -> Result<Vec<String>, CatalogError> {
+    if sources.len() > MAX_SOURCES {
+        return Err(CatalogError::Invalid(format!(
+            "allowed_sources: at most {MAX_SOURCES} entries"
+        )));
+    }
+    let mut nets = Vec::with_capacity(sources.len());
+    for s in &sources {
+        let net = crate::client_ip::parse_net(s).ok_or_else(|| {
+            CatalogError::Invalid(format!(
+                "allowed_sources: {s:?} is not an address or a CIDR such as 203.0.113.0/24"
+            ))
+        })?;
+        nets.push(net.to_string());
+    }
+    nets.sort();
+    nets.dedup();
+    Ok(nets)
+}
+
 /// What the API asks to create.
 #[derive(Debug, Clone)]
 pub struct NewInboundUrl {
@@ -76,6 +100,7 @@ pub struct NewInboundUrl {
     pub product_ids: Vec<ProductId>,
     pub category_ids: Vec<CategoryId>,
     pub is_enabled: bool,
+    pub allowed_sources: Vec<String>,
 }
 
 /// Fields to change; absent ones stay. `access_days: Some(None)` clears it.
@@ -88,6 +113,7 @@ pub struct InboundUrlPatch {
     pub product_ids: Option<Vec<ProductId>>,
     pub category_ids: Option<Vec<CategoryId>>,
     pub is_enabled: Option<bool>,
+    pub allowed_sources: Option<Vec<String>>,
 }
 
 fn conflict(slug: &str) -> CatalogError {
@@ -102,6 +128,7 @@ pub async fn create_inbound_url(
 ) -> Result<InboundUrl, CatalogError> {
     let name = clean_name("name", &new.name)?;
     check_access_days(new.access_days)?;
+    let allowed_sources = check_sources(new.allowed_sources)?;
     check_products_exist(store, ws, &new.product_ids).await?;
     check_categories_exist(store, ws, &new.category_ids).await?;
     let explicit = new.slug.is_some();
@@ -122,6 +149,7 @@ pub async fn create_inbound_url(
         product_ids: new.product_ids,
         category_ids: new.category_ids,
         is_enabled: new.is_enabled,
+        allowed_sources,
         created_at: now,
     };
     // A generated slug that is taken gets a number; an explicit one is a 409.
@@ -178,6 +206,9 @@ pub async fn update_inbound_url(
     }
     if let Some(enabled) = patch.is_enabled {
         url.is_enabled = enabled;
+    }
+    if let Some(sources) = patch.allowed_sources {
+        url.allowed_sources = check_sources(sources)?;
     }
     match store.update_inbound_url(&url).await {
         Ok(()) => Ok(url),

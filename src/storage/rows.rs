@@ -59,6 +59,11 @@ fn gateway(raw: &str) -> StoreResult<GatewayKind> {
     GatewayKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown gateway {raw}")))
 }
 
+/// A value as the JSON text both backends store in TEXT columns.
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
 fn json<T: DeserializeOwned>(r: &impl RowRead, col: &str) -> StoreResult<T> {
     serde_json::from_str(&r.text(col)?).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
@@ -362,6 +367,7 @@ pub fn inbound_urls<R: RowRead>(
                     .map(|l| id(l, "category_id", CategoryId::parse))
                     .collect::<StoreResult<_>>()?,
                 is_enabled: r.flag("is_enabled")?,
+                allowed_sources: json(r, "allowed_sources")?,
                 created_at: r.time("created_at")?,
             })
         })

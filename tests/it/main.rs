@@ -17,6 +17,7 @@ mod ledger_order;
 mod logs;
 mod outbound;
 mod slow_clients;
+mod sources;
 mod storage_story;
 mod stripe;
 mod students;

@@ -189,6 +189,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         product_ids: vec![ids.products[0].clone()],
         category_ids: vec![cat.id.clone()],
         is_enabled: true,
+        allowed_sources: vec!["203.0.113.0/24".into()],
         created_at: now,
     };
     s.insert_inbound_url(&url).await.unwrap();
@@ -204,6 +205,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         .unwrap();
     url2.access_days = None;
     url2.is_enabled = false;
+    url2.allowed_sources = vec!["2001:db8::/32".into()];
     s.update_inbound_url(&url2).await.unwrap();
     note!(s.get_inbound_url(&ws.id, &url.id).await.unwrap());
     note!(s.list_inbound_urls(&ws.id, &page(10)).await.unwrap().len());

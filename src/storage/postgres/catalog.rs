@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Postgres};
 use super::{col, map_err, ms, parse_id, PgStore};
 use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, WorkspaceId};
 use crate::model::{ApiKey, Category, GatewayKey, GatewayKind, InboundUrl, Product, Workspace};
-use crate::storage::rows;
+use crate::storage::rows::{self, to_json};
 use crate::storage::{
     CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, WorkspaceStore,
 };
@@ -485,8 +485,9 @@ impl InboundUrlStore for PgStore {
         let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO inbound_urls (id, workspace_id, name, gateway, slug, access_days, is_enabled, created_at,
+                 allowed_sources)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(u.id.as_str())
         .bind(u.workspace_id.as_str())
@@ -496,6 +497,7 @@ impl InboundUrlStore for PgStore {
         .bind(u.access_days.map(i64::from))
         .bind(u.is_enabled)
         .bind(ms(u.created_at))
+        .bind(to_json(&u.allowed_sources))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -558,7 +560,8 @@ impl InboundUrlStore for PgStore {
         let _changing = self.config.changing();
         let mut tx = self.write_tx().await?;
         let result = sqlx::query(
-            "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5
+            "UPDATE inbound_urls SET name = $1, gateway = $2, slug = $3, access_days = $4, is_enabled = $5,
+                 allowed_sources = $8
              WHERE workspace_id = $6 AND id = $7",
         )
         .bind(&u.name)
@@ -568,6 +571,7 @@ impl InboundUrlStore for PgStore {
         .bind(u.is_enabled)
         .bind(u.workspace_id.as_str())
         .bind(u.id.as_str())
+        .bind(to_json(&u.allowed_sources))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -11,15 +11,11 @@ use super::ledger::upsert_logs;
 use super::{map_err, ms, PgStore};
 use crate::ids::{DeliveryId, EndpointId, ProductId, WorkspaceId};
 use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
-use crate::storage::rows;
+use crate::storage::rows::{self, to_json};
 use crate::storage::{
     AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
     CLAIM_RANKED, UPDATE_HEALTH,
 };
-
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
-}
 
 fn id_strings(ids: &[ProductId]) -> Vec<&str> {
     ids.iter().map(|p| p.as_str()).collect()
