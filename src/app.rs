@@ -219,6 +219,7 @@ pub async fn run(
         ("http server", result.map_err(anyhow::Error::from))
     });
     tasks.spawn(expiry_loop(state.clone(), token.clone()));
+    tasks.spawn(write_probe_loop(state.clone(), token.clone()));
     tasks.spawn(retention_loop(state.clone(), token.clone()));
     let lookup_http = reqwest::Client::builder()
         .timeout(crate::inbound::lookup::REQUEST_TIMEOUT)
@@ -291,6 +292,26 @@ async fn lookup_loop(
         tokio::select! {
             _ = token.cancelled() => return ("customer lookups", Ok(())),
             _ = tokio::time::sleep(LOOKUP_INTERVAL) => {}
+        }
+    }
+}
+
+/// While the database refuses writes, probes one every second
+/// (`storage::write::WriteHealth`): the episode ends, and calls are taken
+/// again, as soon as one commits.
+async fn write_probe_loop(
+    state: AppState,
+    token: CancellationToken,
+) -> (&'static str, anyhow::Result<()>) {
+    loop {
+        if state.store.write_health().problem().is_some() {
+            // The outcome is the write health itself; nothing else to do.
+            let _ = state.store.check_writes().await;
+        }
+        tokio::select! {
+            _ = token.cancelled() => return ("write probe", Ok(())),
+            _ = state.store.write_health().episode_started() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

@@ -50,13 +50,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             return unavailable("database unreachable");
         }
     }
-    // While writes fail, this probes one: recovery is seen without a restart.
-    if let Err(e) = state.store.check_writes().await {
-        let why = state
-            .store
-            .write_health()
-            .problem()
-            .unwrap_or(e.to_string());
+    // While writes fail, a background task probes them once a second
+    // (app.rs), so recovery shows here without a restart.
+    if let Some(why) = state.store.write_health().problem() {
         return unavailable(&format!("database cannot take writes: {why}"));
     }
     (

@@ -24,13 +24,17 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Whether the database is taking writes. After a write fails for a reason
 /// a retry may cure ([`StoreError::Unavailable`]), writes are refused
-/// without being tried, except for one probe a second: a write the size of
+/// without being tried ([`Self::admit`]) while a background task
+/// (`app.rs`) runs one probe a second ([`Self::probe`]): a write the size of
 /// an inbound call's, committed. Its success ends the episode. Refusing in
-/// between keeps small writes from nibbling at a nearly full disk and
-/// answers every call the same way until the cause is gone.
+/// between keeps small writes from nibbling at a nearly full disk, answers
+/// every call the same way and at once until the cause is gone (a call
+/// never waits out a locked file's busy timeout behind a probe).
 #[derive(Debug, Default)]
 pub struct WriteHealth {
     state: Mutex<HealthState>,
+    /// Rung when an episode starts, so the first probe comes at once.
+    episode_started: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +42,19 @@ struct HealthState {
     /// The reason writes fail, while they do.
     problem: Option<String>,
     last_probe: Option<Instant>,
+    /// A probe is running: everyone else is refused at once rather than
+    /// queued behind it (a locked SQLite file makes each try wait out its
+    /// busy timeout, so queued writers piled up past the request timeout).
+    is_probing: bool,
+}
+
+/// Clears [`HealthState::is_probing`] however the probe ends (even cancelled).
+struct Probing<'a>(&'a WriteHealth);
+
+impl Drop for Probing<'_> {
+    fn drop(&mut self) {
+        self.0.state().is_probing = false;
+    }
 }
 
 impl WriteHealth {
@@ -54,8 +71,14 @@ impl WriteHealth {
                 reason,
                 "the database cannot take writes: calls are answered 503 with Retry-After until it recovers"
             );
+            self.episode_started.notify_one();
         }
         state.problem = Some(reason.to_string());
+    }
+
+    /// Resolves when an episode starts (or one started since the last call).
+    pub async fn episode_started(&self) {
+        self.episode_started.notified().await;
     }
 
     /// Why writes are failing, if they are.
@@ -71,10 +94,19 @@ impl WriteHealth {
         result
     }
 
-    /// Lets a write through when the database is healthy; during an
-    /// episode, runs `probe` (at most once a second, else refuses) and ends
-    /// the episode when it commits.
-    pub async fn admit<F>(&self, probe: impl FnOnce() -> F) -> StoreResult<()>
+    /// Lets a write through when the database is healthy; refuses it,
+    /// untried, during an episode.
+    pub fn admit(&self) -> StoreResult<()> {
+        match self.problem() {
+            Some(problem) => Err(StoreError::Unavailable(problem)),
+            None => Ok(()),
+        }
+    }
+
+    /// During an episode, runs `probe` (at most once a second, one at a
+    /// time, else refuses) and ends the episode when it commits; `Ok` at
+    /// once when the database is healthy.
+    pub async fn probe<F>(&self, probe: impl FnOnce() -> F) -> StoreResult<()>
     where
         F: std::future::Future<Output = StoreResult<()>>,
     {
@@ -83,12 +115,16 @@ impl WriteHealth {
             let Some(problem) = &state.problem else {
                 return Ok(());
             };
-            if state.last_probe.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
+            if state.is_probing || state.last_probe.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
                 return Err(StoreError::Unavailable(problem.clone()));
             }
             state.last_probe = Some(Instant::now());
+            state.is_probing = true;
         }
-        self.note(probe().await)?;
+        let probing = Probing(self);
+        let probed = probe().await;
+        drop(probing);
+        self.note(probed)?;
         if let Some(reason) = self.state().problem.take() {
             tracing::warn!(was = %reason, "the database takes writes again");
         }
@@ -112,14 +148,39 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     /// Takes a connection from `pool` and runs `begin` (`BEGIN IMMEDIATE`
-    /// on SQLite, `BEGIN` on PostgreSQL).
+    /// on SQLite, `BEGIN` on PostgreSQL), for a write [`WriteHealth::admit`]
+    /// let through. If an episode began while it waited for the connection,
+    /// it is refused without being tried, like the writes that come after.
     pub async fn begin(
         pool: &Pool<DB>,
         begin: &'static str,
         health: &Arc<WriteHealth>,
         map_err: fn(sqlx::Error) -> StoreError,
     ) -> StoreResult<Self> {
+        Self::start(pool, begin, health, map_err, false).await
+    }
+
+    /// [`Self::begin`] for the probe, which runs during an episode.
+    pub async fn begin_probe(
+        pool: &Pool<DB>,
+        begin: &'static str,
+        health: &Arc<WriteHealth>,
+        map_err: fn(sqlx::Error) -> StoreError,
+    ) -> StoreResult<Self> {
+        Self::start(pool, begin, health, map_err, true).await
+    }
+
+    async fn start(
+        pool: &Pool<DB>,
+        begin: &'static str,
+        health: &Arc<WriteHealth>,
+        map_err: fn(sqlx::Error) -> StoreError,
+        is_probe: bool,
+    ) -> StoreResult<Self> {
         let conn = health.note(pool.acquire().await.map_err(map_err))?;
+        if let (false, Some(problem)) = (is_probe, health.problem()) {
+            return Err(StoreError::Unavailable(problem));
+        }
         let mut tx = Self {
             conn,
             is_committed: false,

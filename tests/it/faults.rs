@@ -256,6 +256,23 @@ async fn approval_to(app: &TestApp, path: &str, email: &str, tx: &str) -> u16 {
     app.post_fixture(path, &f).await.0
 }
 
+/// Waits (bounded) until `/readyz` answers 200: writes are taken again.
+async fn ready(app: &TestApp) {
+    for _ in 0..200 {
+        let r = app
+            .client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("/readyz never answered 200 again");
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn a_failed_postgres_commit_is_never_a_200() {
@@ -274,6 +291,8 @@ async fn a_failed_postgres_commit_is_never_a_200() {
     )
     .await;
     let refused = approval_to(&app, &path, "fail-1@example.com", "PC-1").await;
+    // Refused calls start an episode: writes wait for the probe that ends it.
+    ready(&app).await;
     let fine = approval_to(&app, &path, "ok-1@example.com", "PC-2").await;
     at_commit(
         &app.db_url,
@@ -281,6 +300,7 @@ async fn a_failed_postgres_commit_is_never_a_200() {
     )
     .await;
     let killed = approval_to(&app, &path, "fail-2@example.com", "PC-3").await;
+    ready(&app).await;
     let after = approval_to(&app, &path, "ok-2@example.com", "PC-4").await;
 
     assert_eq!(refused, 503, "a COMMIT refused by a deferred constraint");
@@ -298,4 +318,89 @@ async fn a_failed_postgres_commit_is_never_a_200() {
         .await[0]
         .int("n");
     assert_eq!(events, 2, "nothing of the failed calls was kept");
+}
+
+/// Issue 11, build item 3: a SQLite file another process holds locked
+/// answers 503 with Retry-After (never a 200 for an unstored call), and
+/// gancho recovers by itself once the lock is let go.
+#[tokio::test]
+async fn a_locked_sqlite_file_answers_503_until_the_lock_is_released() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("locked.db");
+    let app = TestApp::spawn_with(|c| {
+        c.database_url = gancho::config::DatabaseUrl::Sqlite(file.clone());
+    })
+    .await;
+    app.create_key("hotmart", HOTTOK).await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
+        .await;
+    let post = |i: usize| {
+        let f = load("hotmart", "purchase_approved")
+            .with_json(&serde_json::from_slice::<serde_json::Value>(&sale(i)).unwrap());
+        let (app, path) = (&app, path.clone());
+        async move {
+            let resp = app
+                .client
+                .post(format!("{}{path}", app.base))
+                .header("content-type", "application/json")
+                .header("x-hotmart-hottok", HOTTOK)
+                .body(f.body)
+                .send()
+                .await
+                .unwrap();
+            let retry = resp.headers().get("retry-after").is_some();
+            (resp.status().as_u16(), retry)
+        }
+    };
+
+    // Another process takes the write lock and keeps it.
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut refused = Vec::new();
+    let t = std::time::Instant::now();
+    let mut took = Vec::new();
+    for i in 0..3 {
+        refused.push(post(i).await);
+        took.push(format!("{:.1} s", t.elapsed().as_secs_f64()));
+    }
+    eprintln!("locked file: 3 calls refused, answered after {took:?} (the first waits out the busy timeout)");
+    let readyz = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    let readyz = (readyz.status().as_u16(), readyz.text().await.unwrap());
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    drop(other);
+    ready(&app).await;
+    let mut after = Vec::new();
+    for i in 0..3 {
+        after.push(post(i).await.0);
+    }
+
+    assert_eq!(
+        refused,
+        vec![(503, true); 3],
+        "locked: 503 with Retry-After"
+    );
+    assert_eq!(readyz.0, 503, "{}", readyz.1);
+    assert!(readyz.1.contains("locked"), "{}", readyz.1);
+    assert_eq!(after, vec![200; 3], "the gateway's retries go through");
+    let mut check = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let (students,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM students")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!(students, 3, "each sale stored once");
 }

@@ -72,18 +72,16 @@ impl PgStore {
     /// A write transaction (READ COMMITTED; events about one sale are
     /// serialized by `LedgerTx::lock_sale`, not by the isolation level).
     async fn write_tx(&self) -> StoreResult<WriteTx<Postgres>> {
-        self.health.admit(|| self.probe_write()).await?;
-        self.begin_tx().await
-    }
-
-    /// A write transaction, whatever the write health says.
-    async fn begin_tx(&self) -> StoreResult<WriteTx<Postgres>> {
+        self.health.admit()?;
         WriteTx::begin(&self.writer, "BEGIN", &self.health, map_err).await
     }
 
-    /// See [`WriteTx::probe`].
+    /// See [`WriteTx::probe`]: a write transaction, whatever the write health says.
     async fn probe_write(&self) -> StoreResult<()> {
-        self.begin_tx().await?.probe().await
+        WriteTx::begin_probe(&self.writer, "BEGIN", &self.health, map_err)
+            .await?
+            .probe()
+            .await
     }
 
     /// Closes every connection (tests use a migrated database as a template,
@@ -179,7 +177,7 @@ impl Store for PgStore {
     /// Ok while the database takes writes; during an episode, a probe
     /// (at most once a second) decides ([`WriteHealth::admit`]).
     async fn check_writes(&self) -> StoreResult<()> {
-        self.health.admit(|| self.probe_write()).await
+        self.health.probe(|| self.probe_write()).await
     }
 
     /// A transaction holding `pg_try_advisory_xact_lock`: released when the

@@ -75,18 +75,16 @@ impl SqliteStore {
     /// write lock up front, so another process on the file (`gancho backup`)
     /// makes it wait at `BEGIN` rather than fail mid-way.
     async fn write_tx(&self) -> StoreResult<WriteTx<Sqlite>> {
-        self.health.admit(|| self.probe_write()).await?;
-        self.begin_tx().await
-    }
-
-    /// A write transaction, whatever the write health says.
-    async fn begin_tx(&self) -> StoreResult<WriteTx<Sqlite>> {
+        self.health.admit()?;
         WriteTx::begin(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err).await
     }
 
-    /// See [`WriteTx::probe`].
+    /// See [`WriteTx::probe`]: a write transaction, whatever the write health says.
     async fn probe_write(&self) -> StoreResult<()> {
-        self.begin_tx().await?.probe().await
+        WriteTx::begin_probe(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err)
+            .await?
+            .probe()
+            .await
     }
 }
 
@@ -104,7 +102,7 @@ impl Store for SqliteStore {
     /// Ok while the database takes writes; during an episode, a probe
     /// (at most once a second) decides ([`WriteHealth::admit`]).
     async fn check_writes(&self) -> StoreResult<()> {
-        self.health.admit(|| self.probe_write()).await
+        self.health.probe(|| self.probe_write()).await
     }
 
     /// One SQLite file has one gancho: every task is always its own.
