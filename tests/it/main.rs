@@ -7,6 +7,7 @@ mod asaas;
 mod bad_input;
 mod cli;
 mod config_cache;
+mod crash;
 mod faults;
 mod fixtures;
 mod helpers;
