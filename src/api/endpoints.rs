@@ -291,14 +291,15 @@ pub struct RotateIn {
     pub secret: Option<String>,
 }
 
-#[utoipa::path(post, path = "/endpoints/{id}/rotate-secret", tag = "outbound", request_body = RotateIn,
+#[utoipa::path(post, path = "/endpoints/{id}/rotate-secret", tag = "outbound", request_body = Option<RotateIn>,
     responses((status = 200, body = SecretOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     Ws(ws): Ws,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Result<Json<SecretOut>, ApiError> {
+    let body = super::extract::body_bytes(request, &()).await?;
     // The body is optional: no body (or `{}`) generates the new secret.
     let given = if body.iter().all(u8::is_ascii_whitespace) {
         None

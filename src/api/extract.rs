@@ -16,10 +16,75 @@ use crate::ids::WorkspaceId;
 use crate::storage::Page;
 
 /// JSON body whose rejection is an [`ApiError`]: 415 without a JSON content
-/// type, 400 for malformed JSON, 422 when it does not fit the expected shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// type, 413 past the body limit, 400 for malformed JSON, 422 when it does
+/// not fit the expected shape or a string holds a NUL (`\u0000`: no text
+/// gancho stores has one, and PostgreSQL cannot store it).
 pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        if has_nul(&bytes) {
+            return Err(ApiError::Validation(
+                "strings must not contain NUL characters (\\u0000)".into(),
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
+
+/// The whole body, under the router's body limit (413 past it).
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<bytes::Bytes, ApiError> {
+    bytes::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(DEFAULT_BODY_LIMIT)
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })
+}
+
+/// axum's default body limit, which the API keeps.
+const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Whether JSON text holds a `\u0000` escape (one not itself escaped: an
+/// even run of backslashes before `u0000` is text, not a NUL). A raw NUL
+/// byte is not valid JSON, so the parser refuses it anyway.
+fn has_nul(json: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, b) in json.iter().enumerate() {
+        if *b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && *b == b'u' && json[i + 1..].starts_with(b"0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -168,5 +233,20 @@ pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Er
         other => Err(serde::de::Error::custom(format!(
             "expected a string or a number, got {other}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul;
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(has_nul(br#"{"name":"a\u0000b"}"#));
+        assert!(has_nul(br#"{"name":"\\\u0000"}"#));
+        assert!(!has_nul(br#"{"name":"a\\u0000b"}"#), "a backslash, then text");
+        assert!(has_nul(br#"{"name":"\u00001"}"#), "a NUL, then a digit");
+        assert!(!has_nul(br#"{"name":"\u0041"}"#));
+        assert!(!has_nul(b"{}"));
     }
 }

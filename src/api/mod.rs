@@ -29,6 +29,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::error::ApiError;
+use axum::response::IntoResponse;
 use extract::Json;
 
 #[derive(OpenApi)]
@@ -86,5 +88,22 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::inbound::receive::router())
         .merge(ops::router())
         .split_for_parts();
-    router.layer(Extension(Arc::new(doc))).with_state(state)
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(Extension(Arc::new(doc)))
+        .with_state(state)
+}
+
+/// A path no route serves: the contract's error shape, not an empty 404.
+async fn no_route() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// A route asked with a method it does not take.
+async fn no_method() -> axum::response::Response {
+    let mut response =
+        ApiError::NotFound("this route does not take that method".into()).into_response();
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
 }

@@ -11,6 +11,7 @@ mod crash;
 mod faults;
 mod fixtures;
 mod helpers;
+mod hostile;
 mod instances;
 mod isolation;
 mod ledger;
