@@ -307,10 +307,14 @@ pub fn decimal_to_cents(text: &str) -> Option<i64> {
     let mut frac_digits = frac.chars();
     let tens = frac_digits.next().and_then(|c| c.to_digit(10)).unwrap_or(0);
     let units = frac_digits.next().and_then(|c| c.to_digit(10)).unwrap_or(0);
-    let mut cents = whole.checked_mul(100)? + i64::from(tens * 10 + units);
+    // Checked all the way: an amount too large for an i64 is no amount,
+    // not a panic (debug) or a wrapped negative number (release).
+    let mut cents = whole
+        .checked_mul(100)?
+        .checked_add(i64::from(tens * 10 + units))?;
     // Round half up on the third decimal.
     if frac_digits.next().and_then(|c| c.to_digit(10)).unwrap_or(0) >= 5 {
-        cents += 1;
+        cents = cents.checked_add(1)?;
     }
     Some(if negative { -cents } else { cents })
 }
@@ -380,6 +384,16 @@ mod tests {
         assert_eq!(decimal_to_cents("-3.10"), Some(-310));
         assert_eq!(decimal_to_cents("abc"), None);
         assert_eq!(decimal_to_cents(""), None);
+    }
+
+    #[test]
+    fn decimals_too_large_for_cents_are_no_amount() {
+        // i64::MAX is 92233720368547758.07 in cents.
+        assert_eq!(decimal_to_cents("92233720368547758.07"), Some(i64::MAX));
+        assert_eq!(decimal_to_cents("92233720368547758.08"), None);
+        assert_eq!(decimal_to_cents("92233720368547758.075"), None);
+        assert_eq!(decimal_to_cents("-92233720368547758.99"), None);
+        assert_eq!(decimal_to_cents("922337203685477580"), None);
     }
 
     #[test]
