@@ -18,6 +18,7 @@ mod ledger;
 mod ledger_order;
 mod logs;
 mod outbound;
+mod properties;
 mod slow_clients;
 mod sources;
 mod storage_story;
