@@ -244,7 +244,10 @@ mod tests {
     fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
         assert!(has_nul(br#"{"name":"a\u0000b"}"#));
         assert!(has_nul(br#"{"name":"\\\u0000"}"#));
-        assert!(!has_nul(br#"{"name":"a\\u0000b"}"#), "a backslash, then text");
+        assert!(
+            !has_nul(br#"{"name":"a\\u0000b"}"#),
+            "a backslash, then text"
+        );
         assert!(has_nul(br#"{"name":"\u00001"}"#), "a NUL, then a digit");
         assert!(!has_nul(br#"{"name":"\u0041"}"#));
         assert!(!has_nul(b"{}"));
