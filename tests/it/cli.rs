@@ -464,3 +464,29 @@ async fn rotating_the_encryption_key_reseals_every_secret_and_a_wrong_key_change
     assert_eq!(get(&addr, "/keys").await.unwrap().status().as_u16(), 500);
     stop(server);
 }
+
+/// Issue 11, build item 3: a corrupted SQLite file is never served: start-up
+/// stops with one line that names the file and says what is wrong.
+#[test]
+fn a_corrupted_database_file_stops_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut garbage = b"SQLite format 3\0".to_vec();
+    garbage.extend((0..65_520u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(dir.path().join("gancho.db"), garbage).unwrap();
+
+    let out = gancho()
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("GANCHO_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("gancho.db") && lines[0].contains("not a database"),
+        "{err}"
+    );
+}
