@@ -4,31 +4,10 @@
 //! `ms` and `map_err` are that backend's own (times as unix ms on SQLite,
 //! native on PostgreSQL).
 
-/// Implements `LookupStore` for `$store` and defines `insert_lookup` on
-/// `$conn` (used by the backend's `LedgerTx`).
+/// Implements `LookupStore` for `$store`. (Each backend's `LedgerTx`
+/// writes new lookups with `INSERT_LOOKUP` on its own connection type.)
 macro_rules! lookup_store {
-    ($store:ty, $conn:ty) => {
-        /// Writes a new lookup inside the call's ledger transaction.
-        pub(super) async fn insert_lookup(
-            conn: &mut $conn,
-            l: &$crate::model::CustomerLookup,
-        ) -> $crate::storage::StoreResult<()> {
-            sqlx::query($crate::storage::INSERT_LOOKUP)
-                .bind(l.log_id.as_str())
-                .bind(l.workspace_id.as_str())
-                .bind(l.key_id.as_str())
-                .bind(l.gateway.as_str())
-                .bind(&l.customer_ref)
-                .bind(i64::from(l.attempts))
-                .bind(ms(l.next_attempt_at))
-                .bind(l.last_error.as_deref())
-                .bind(ms(l.created_at))
-                .execute(conn)
-                .await
-                .map_err(map_err)?;
-            Ok(())
-        }
-
+    ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::storage::LookupStore for $store {
             async fn due_lookups(

@@ -42,6 +42,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error(transparent)]
     Other(#[from] sqlx::Error),
+    /// From the SQLite writer connection (`storage::sqlite::writer`).
+    #[error(transparent)]
+    Embedded(#[from] rusqlite::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -64,6 +64,11 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
 
+/// Product ids as the strings stored in a JSON list.
+pub fn id_strings(ids: &[ProductId]) -> Vec<&str> {
+    ids.iter().map(|p| p.as_str()).collect()
+}
+
 fn json<T: DeserializeOwned>(r: &impl RowRead, col: &str) -> StoreResult<T> {
     serde_json::from_str(&r.text(col)?).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }

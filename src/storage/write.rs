@@ -141,6 +141,9 @@ pub struct WriteTx<DB: Database> {
     is_committed: bool,
     health: Arc<WriteHealth>,
     map_err: fn(sqlx::Error) -> StoreError,
+    /// A lock held for as long as the transaction (SQLite's file lock
+    /// shared with the group-commit writer, `sqlite::group`).
+    hold: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl<DB: Database> WriteTx<DB>
@@ -186,10 +189,17 @@ where
             is_committed: false,
             health: Arc::clone(health),
             map_err,
+            hold: None,
         };
         let begun = tx.conn.execute(begin).await.map(|_| ()).map_err(map_err);
         health.note(begun)?;
         Ok(tx)
+    }
+
+    /// Keeps `guard` until the transaction ends.
+    pub fn holding(mut self, guard: tokio::sync::OwnedMutexGuard<()>) -> Self {
+        self.hold = Some(guard);
+        self
     }
 
     /// Writes and deletes a row the size of an inbound call's writes (more

@@ -9,17 +9,13 @@ use sqlx::{PgConnection, Postgres};
 
 use super::ledger::upsert_logs;
 use super::{map_err, ms, PgStore};
-use crate::ids::{DeliveryId, EndpointId, ProductId, WorkspaceId};
+use crate::ids::{DeliveryId, EndpointId, WorkspaceId};
 use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
-use crate::storage::rows::{self, to_json};
+use crate::storage::rows::{self, id_strings, to_json};
 use crate::storage::{
     AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
     CLAIM_RANKED, UPDATE_HEALTH,
 };
-
-fn id_strings(ids: &[ProductId]) -> Vec<&str> {
-    ids.iter().map(|p| p.as_str()).collect()
-}
 
 pub(super) async fn insert_event(conn: &mut PgConnection, e: &Event) -> StoreResult<()> {
     sqlx::query(

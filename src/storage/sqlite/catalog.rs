@@ -30,7 +30,7 @@ impl WorkspaceStore for SqliteStore {
         .bind(&w.name)
         .bind(&w.public_id)
         .bind(ms(w.created_at))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -69,7 +69,7 @@ impl WorkspaceStore for SqliteStore {
         .bind(&k.token_hash)
         .bind(k.is_bootstrap)
         .bind(ms(k.created_at))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -99,7 +99,7 @@ impl WorkspaceStore for SqliteStore {
         sqlx::query("UPDATE api_keys SET token_hash = $1 WHERE id = $2")
             .bind(token_hash)
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -124,7 +124,7 @@ impl WorkspaceStore for SqliteStore {
         )
         .bind(ws.as_str())
         .bind(id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         ensure_changed(result).await
@@ -365,7 +365,7 @@ impl CatalogStore for SqliteStore {
         let result = sqlx::query("DELETE FROM products WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(map_err)?;
         ensure_changed(result).await
@@ -476,7 +476,7 @@ impl CatalogStore for SqliteStore {
         let result = sqlx::query("DELETE FROM categories WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(map_err)?;
         ensure_changed(result).await
@@ -589,7 +589,7 @@ impl InboundUrlStore for SqliteStore {
         let result = sqlx::query("DELETE FROM inbound_urls WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(map_err)?;
         ensure_changed(result).await
@@ -611,7 +611,7 @@ impl KeyStore for SqliteStore {
         .bind(&k.secret)
         .bind(ms(k.created_at))
         .bind(k.api_key.as_deref())
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -649,7 +649,7 @@ impl KeyStore for SqliteStore {
         let result = sqlx::query("DELETE FROM gateway_keys WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(map_err)?;
         ensure_changed(result).await

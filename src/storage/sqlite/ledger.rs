@@ -7,17 +7,20 @@ use sqlx::{Sqlite, SqliteConnection};
 
 use super::group::Unit;
 
-use super::outbound::{insert_delivery, insert_event};
+use rusqlite::types::ToSql;
+use rusqlite::Connection;
+
+use super::writer;
 use super::{col, map_err, ms, parse_id, SqliteStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
     GrantTarget, LogEntry, Student,
 };
-use crate::storage::rows;
+use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
     placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore,
-    ACTIVE_GRANTS, CATEGORY_PRODUCTS,
+    ACTIVE_GRANTS, CATEGORY_PRODUCTS, INSERT_LOOKUP,
 };
 
 const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
@@ -127,41 +130,6 @@ async fn category_products(
         .collect()
 }
 
-pub(super) async fn insert_log(conn: &mut SqliteConnection, e: &LogEntry) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
-             reprocess_of)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(e.id.as_str())
-    .bind(e.workspace_id.as_str())
-    .bind(ms(e.at))
-    .bind(e.direction.as_str())
-    .bind(e.gateway.map(|g| g.as_str()))
-    .bind(e.event_type.as_deref())
-    .bind(e.email.as_deref())
-    .bind(e.status.as_str())
-    .bind(i64::from(e.http_status))
-    .bind(e.duration_ms)
-    .bind(&e.integration.kind)
-    .bind(e.integration.id.as_deref())
-    .bind(&e.integration.name)
-    .bind(i64::from(e.attempts))
-    .bind(e.error.as_deref())
-    .bind(e.reprocess_of.as_ref().map(|id| id.as_str()))
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    sqlx::query("INSERT INTO log_details (log_id, detail) VALUES ($1, $2)")
-        .bind(e.id.as_str())
-        .bind(e.detail.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
 /// Writes log entries, or updates the ones already there (an outbound entry
 /// follows its delivery's latest attempt; its time and integration stay).
 pub(super) async fn upsert_logs(
@@ -207,7 +175,8 @@ pub(super) async fn upsert_logs(
 }
 
 /// One call's unit of work, group-committed with its neighbours
-/// (`group.rs`) on the single writer connection.
+/// (`group.rs`) on the writer connection (`writer.rs`): every statement
+/// runs right here, on the calling task's thread.
 pub struct SqliteLedgerTx {
     tx: Unit,
 }
@@ -215,14 +184,56 @@ pub struct SqliteLedgerTx {
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
-        let tx = self.group.begin(self).await?;
+        let tx = self.group.begin().await?;
         Ok(Box::new(SqliteLedgerTx { tx }))
     }
 }
 
+const INSERT_LOG: &str = "
+    INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+        http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
+        reprocess_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+/// Writes a log entry and its detail on the writer connection.
+pub(super) fn insert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
+    writer::execute(
+        conn,
+        INSERT_LOG,
+        &[
+            &e.id.as_str(),
+            &e.workspace_id.as_str(),
+            &ms(e.at),
+            &e.direction.as_str(),
+            &e.gateway.map(|g| g.as_str()),
+            &e.event_type.as_deref(),
+            &e.email.as_deref(),
+            &e.status.as_str(),
+            &i64::from(e.http_status),
+            &e.duration_ms,
+            &e.integration.kind,
+            &e.integration.id.as_deref(),
+            &e.integration.name,
+            &i64::from(e.attempts),
+            &e.error.as_deref(),
+            &e.reprocess_of.as_ref().map(|id| id.as_str()),
+        ],
+    )?;
+    writer::execute(
+        conn,
+        "INSERT INTO log_details (log_id, detail) VALUES ($1, $2)",
+        &[&e.id.as_str(), &e.detail.to_string()],
+    )?;
+    Ok(())
+}
+
+fn grants(conn: &Connection, sql: &str, params: writer::Params<'_>) -> StoreResult<Vec<Grant>> {
+    writer::query(conn, sql, params, |r| rows::grant(r))
+}
+
 #[async_trait]
 impl LedgerTx for SqliteLedgerTx {
-    /// The one writer connection already runs one transaction at a time.
+    /// The one writer connection already runs one unit at a time.
     async fn lock_keys(&mut self, _keys: &[String]) -> StoreResult<()> {
         Ok(())
     }
@@ -232,24 +243,24 @@ impl LedgerTx for SqliteLedgerTx {
     }
 
     async fn claim_event(&mut self, e: &ProcessedEvent) -> StoreResult<bool> {
-        let result = sqlx::query(
+        let changed = writer::execute(
+            self.tx.conn()?,
             "INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
                  subscription_id, log_id, processed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT DO NOTHING",
-        )
-        .bind(e.workspace_id.as_str())
-        .bind(e.gateway.as_str())
-        .bind(&e.reference)
-        .bind(e.status.as_str())
-        .bind(e.transaction_id.as_deref())
-        .bind(e.subscription_id.as_deref())
-        .bind(e.log_id.as_str())
-        .bind(ms(e.processed_at))
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+            &[
+                &e.workspace_id.as_str(),
+                &e.gateway.as_str(),
+                &e.reference,
+                &e.status.as_str(),
+                &e.transaction_id.as_deref(),
+                &e.subscription_id.as_deref(),
+                &e.log_id.as_str(),
+                &ms(e.processed_at),
+            ],
+        )?;
+        Ok(changed == 1)
     }
 
     async fn transaction_has_status(
@@ -259,24 +270,16 @@ impl LedgerTx for SqliteLedgerTx {
         transaction_id: &str,
         statuses: &[CanonicalStatus],
     ) -> StoreResult<bool> {
-        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-            "SELECT COUNT(*) AS n FROM processed_events WHERE workspace_id = ",
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM processed_events WHERE workspace_id = $1 AND gateway = $2
+                 AND transaction_id = $3 AND status IN ({})) AS found",
+            placeholders(4, statuses.len())
         );
-        qb.push_bind(ws.as_str());
-        qb.push(" AND gateway = ").push_bind(gw.as_str());
-        qb.push(" AND transaction_id = ").push_bind(transaction_id);
-        qb.push(" AND status IN (");
-        let mut list = qb.separated(", ");
-        for s in statuses {
-            list.push_bind(s.as_str());
-        }
-        qb.push(")");
-        let row = qb
-            .build()
-            .fetch_one(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        Ok(col::<i64>(&row, "n")? > 0)
+        let (ws, gw) = (ws.as_str(), gw.as_str());
+        let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let mut params: Vec<&dyn ToSql> = vec![&ws, &gw, &transaction_id];
+        params.extend(names.iter().map(|n| n as &dyn ToSql));
+        writer::query_one(self.tx.conn()?, &sql, &params, |r| r.flag("found"))
     }
 
     async fn student_by_email(
@@ -284,51 +287,50 @@ impl LedgerTx for SqliteLedgerTx {
         ws: &WorkspaceId,
         email: &str,
     ) -> StoreResult<Option<Student>> {
-        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND email = $2")
-            .bind(ws.as_str())
-            .bind(email)
-            .fetch_optional(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::student).transpose()
+        writer::query_opt(
+            self.tx.conn()?,
+            "SELECT * FROM students WHERE workspace_id = $1 AND email = $2",
+            &[&ws.as_str(), &email],
+            |r| rows::student(r),
+        )
     }
 
     async fn insert_student(&mut self, s: &Student) -> StoreResult<bool> {
-        let result = sqlx::query(
+        let changed = writer::execute(
+            self.tx.conn()?,
             "INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (workspace_id, email) DO NOTHING",
-        )
-        .bind(s.id.as_str())
-        .bind(s.workspace_id.as_str())
-        .bind(&s.email)
-        .bind(s.name.as_deref())
-        .bind(s.phone.as_deref())
-        .bind(s.document.as_deref())
-        .bind(s.status.as_str())
-        .bind(ms(s.created_at))
-        .bind(ms(s.updated_at))
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+            &[
+                &s.id.as_str(),
+                &s.workspace_id.as_str(),
+                &s.email,
+                &s.name.as_deref(),
+                &s.phone.as_deref(),
+                &s.document.as_deref(),
+                &s.status.as_str(),
+                &ms(s.created_at),
+                &ms(s.updated_at),
+            ],
+        )?;
+        Ok(changed == 1)
     }
 
     async fn update_student(&mut self, s: &Student) -> StoreResult<()> {
-        sqlx::query(
+        writer::execute(
+            self.tx.conn()?,
             "UPDATE students SET name = $1, phone = $2, document = $3, status = $4, updated_at = $5
              WHERE workspace_id = $6 AND id = $7",
-        )
-        .bind(s.name.as_deref())
-        .bind(s.phone.as_deref())
-        .bind(s.document.as_deref())
-        .bind(s.status.as_str())
-        .bind(ms(s.updated_at))
-        .bind(s.workspace_id.as_str())
-        .bind(s.id.as_str())
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
+            &[
+                &s.name.as_deref(),
+                &s.phone.as_deref(),
+                &s.document.as_deref(),
+                &s.status.as_str(),
+                &ms(s.updated_at),
+                &s.workspace_id.as_str(),
+                &s.id.as_str(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -345,15 +347,11 @@ impl LedgerTx for SqliteLedgerTx {
              ORDER BY g.granted_at, g.id",
             active_clause("$4")
         );
-        let rows = sqlx::query(&sql)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(transaction_id)
-            .bind(ms(now))
-            .fetch_all(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
+        grants(
+            self.tx.conn()?,
+            &sql,
+            &[&ws.as_str(), &gw.as_str(), &transaction_id, &ms(now)],
+        )
     }
 
     async fn grants_for_subscription(
@@ -368,25 +366,20 @@ impl LedgerTx for SqliteLedgerTx {
              ORDER BY granted_at, id",
             active_clause("$4")
         );
-        let rows = sqlx::query(&sql)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(subscription_id)
-            .bind(ms(now))
-            .fetch_all(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
+        grants(
+            self.tx.conn()?,
+            &sql,
+            &[&ws.as_str(), &gw.as_str(), &subscription_id, &ms(now)],
+        )
     }
 
     async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
-        let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        rows::grant(&row)
+        writer::query_one(
+            self.tx.conn()?,
+            "SELECT * FROM grants WHERE workspace_id = $1 AND id = $2",
+            &[&ws.as_str(), &id.as_str()],
+            |r| rows::grant(r),
+        )
     }
 
     async fn insert_grant(&mut self, g: &Grant) -> StoreResult<()> {
@@ -407,27 +400,27 @@ impl LedgerTx for SqliteLedgerTx {
                 subscription_id.as_deref(),
             ),
         };
-        sqlx::query(
+        writer::execute(
+            self.tx.conn()?,
             "INSERT INTO grants (id, workspace_id, student_id, product_id, category_id, is_manual, gateway,
                  transaction_id, subscription_id, granted_at, expires_at, revoked_at, revoke_reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(g.id.as_str())
-        .bind(g.workspace_id.as_str())
-        .bind(g.student_id.as_str())
-        .bind(product)
-        .bind(category)
-        .bind(is_manual)
-        .bind(gw.map(|g| g.as_str()))
-        .bind(transaction_id)
-        .bind(subscription_id)
-        .bind(ms(g.granted_at))
-        .bind(g.expires_at.map(ms))
-        .bind(g.revoked_at.map(ms))
-        .bind(g.revoke_reason.as_deref())
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
+            &[
+                &g.id.as_str(),
+                &g.workspace_id.as_str(),
+                &g.student_id.as_str(),
+                &product,
+                &category,
+                &is_manual,
+                &gw.map(|g| g.as_str()),
+                &transaction_id,
+                &subscription_id,
+                &ms(g.granted_at),
+                &g.expires_at.map(ms),
+                &g.revoked_at.map(ms),
+                &g.revoke_reason.as_deref(),
+            ],
+        )?;
         if let (Some(gw), Some(tx)) = (gw, transaction_id) {
             self.link_grant_transaction(&g.id, gw, tx).await?;
         }
@@ -440,17 +433,13 @@ impl LedgerTx for SqliteLedgerTx {
         gw: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
+        writer::execute(
+            self.tx.conn()?,
             "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
              SELECT id, workspace_id, $2, $3 FROM grants WHERE id = $1
              ON CONFLICT DO NOTHING",
-        )
-        .bind(grant.as_str())
-        .bind(gw.as_str())
-        .bind(transaction_id)
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
+            &[&grant.as_str(), &gw.as_str(), &transaction_id],
+        )?;
         Ok(())
     }
 
@@ -459,12 +448,11 @@ impl LedgerTx for SqliteLedgerTx {
         grant: &GrantId,
         expires_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE grants SET expires_at = $1 WHERE id = $2")
-            .bind(expires_at.map(ms))
-            .bind(grant.as_str())
-            .execute(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
+        writer::execute(
+            self.tx.conn()?,
+            "UPDATE grants SET expires_at = $1 WHERE id = $2",
+            &[&expires_at.map(ms), &grant.as_str()],
+        )?;
         Ok(())
     }
 
@@ -474,16 +462,12 @@ impl LedgerTx for SqliteLedgerTx {
         at: DateTime<Utc>,
         reason: &str,
     ) -> StoreResult<bool> {
-        let result = sqlx::query(
+        let changed = writer::execute(
+            self.tx.conn()?,
             "UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
-        )
-        .bind(ms(at))
-        .bind(reason)
-        .bind(grant.as_str())
-        .execute(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+            &[&ms(at), &reason, &grant.as_str()],
+        )?;
+        Ok(changed == 1)
     }
 
     async fn due_expired_grants(
@@ -491,34 +475,44 @@ impl LedgerTx for SqliteLedgerTx {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Grant>> {
-        let rows = sqlx::query(
+        grants(
+            self.tx.conn()?,
             "SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1
              ORDER BY expires_at, id LIMIT $2",
+            &[&ms(now), &i64::from(limit)],
         )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
     }
 
-    async fn insert_lookup(&mut self, lookup: &CustomerLookup) -> StoreResult<()> {
-        super::lookups::insert_lookup(self.tx.conn()?, lookup).await
+    async fn insert_lookup(&mut self, l: &CustomerLookup) -> StoreResult<()> {
+        writer::execute(
+            self.tx.conn()?,
+            INSERT_LOOKUP,
+            &[
+                &l.log_id.as_str(),
+                &l.workspace_id.as_str(),
+                &l.key_id.as_str(),
+                &l.gateway.as_str(),
+                &l.customer_ref,
+                &i64::from(l.attempts),
+                &ms(l.next_attempt_at),
+                &l.last_error.as_deref(),
+                &ms(l.created_at),
+            ],
+        )?;
+        Ok(())
     }
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        insert_log(self.tx.conn()?, entry).await
+        insert_log(self.tx.conn()?, entry)
     }
 
     async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
-        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(self.tx.conn()?)
-            .await
-            .map_err(map_err)?;
-        rows::student(&row)
+        writer::query_one(
+            self.tx.conn()?,
+            "SELECT * FROM students WHERE workspace_id = $1 AND id = $2",
+            &[&ws.as_str(), &id.as_str()],
+            |r| rows::student(r),
+        )
     }
 
     async fn category_products(
@@ -526,26 +520,73 @@ impl LedgerTx for SqliteLedgerTx {
         ws: &WorkspaceId,
         categories: &[CategoryId],
     ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
-        category_products(self.tx.conn()?, ws, categories).await
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = CATEGORY_PRODUCTS.replace("{categories}", &placeholders(2, categories.len()));
+        let ws = ws.as_str();
+        let ids: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+        let mut params: Vec<&dyn ToSql> = vec![&ws];
+        params.extend(ids.iter().map(|c| c as &dyn ToSql));
+        writer::query(self.tx.conn()?, &sql, &params, |r| {
+            Ok((
+                parse_id(&r.text("category_id")?, CategoryId::parse)?,
+                parse_id(&r.text("product_id")?, ProductId::parse)?,
+            ))
+        })
     }
 
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(
+        writer::query(
+            self.tx.conn()?,
             "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled = 1 ORDER BY id",
+            &[&ws.as_str()],
+            |r| rows::endpoint(r),
         )
-        .bind(ws.as_str())
-        .fetch_all(self.tx.conn()?)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::endpoint).collect()
     }
 
-    async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {
-        insert_event(self.tx.conn()?, event).await
+    async fn insert_event(&mut self, e: &Event) -> StoreResult<()> {
+        writer::execute(
+            self.tx.conn()?,
+            "INSERT INTO events (id, workspace_id, type, payload, product_ids, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &e.id.as_str(),
+                &e.workspace_id.as_str(),
+                &e.event_type,
+                &e.payload.to_string(),
+                &to_json(&id_strings(&e.product_ids)),
+                &ms(e.created_at),
+            ],
+        )?;
+        Ok(())
     }
 
-    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
-        insert_delivery(self.tx.conn()?, delivery).await
+    async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
+        writer::execute(
+            self.tx.conn()?,
+            "INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status, attempts,
+                 cycle_start, next_attempt_at, lease_until, last_http_status, last_error, log_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            &[
+                &d.id.as_str(),
+                &d.workspace_id.as_str(),
+                &d.event_id.as_str(),
+                &d.event_type,
+                &d.endpoint_id.as_str(),
+                &d.status.as_str(),
+                &i64::from(d.attempts),
+                &i64::from(d.cycle_start),
+                &d.next_attempt_at.map(ms),
+                &d.lease_until.map(ms),
+                &d.last_http_status.map(i64::from),
+                &d.last_error.as_deref(),
+                &d.log_id.as_str(),
+                &ms(d.created_at),
+                &ms(d.updated_at),
+            ],
+        )?;
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

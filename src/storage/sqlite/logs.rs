@@ -19,9 +19,9 @@ const LATE_MS: i64 = 60_000;
 #[async_trait]
 impl LogStore for SqliteStore {
     async fn insert_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        insert_log(&mut tx, entry).await?;
-        tx.commit().await
+        let mut unit = self.group.begin().await?;
+        insert_log(unit.conn()?, entry)?;
+        unit.commit().await
     }
 
     async fn get_log(&self, ws: &WorkspaceId, id: &LogId) -> StoreResult<LogEntry> {
@@ -143,7 +143,7 @@ impl LogStore for SqliteStore {
         )
         .bind(ms(before))
         .bind(i64::from(limit))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         Ok(result.rows_affected())
@@ -156,7 +156,7 @@ impl LogStore for SqliteStore {
         )
         .bind(ms(before))
         .bind(i64::from(limit))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         let events = sqlx::query(
@@ -167,7 +167,7 @@ impl LogStore for SqliteStore {
         )
         .bind(ms(before))
         .bind(i64::from(limit))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(map_err)?;
         Ok(deliveries.rows_affected() + events.rows_affected())

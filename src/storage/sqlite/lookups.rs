@@ -2,4 +2,4 @@
 
 use super::{map_err, ms, SqliteStore};
 
-crate::storage::lookups::lookup_store!(SqliteStore, sqlx::SqliteConnection);
+crate::storage::lookups::lookup_store!(SqliteStore);

@@ -10,6 +10,7 @@ mod logs;
 mod lookups;
 mod outbound;
 mod secrets;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -43,7 +44,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the file at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+    pub async fn open(path: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -57,17 +58,18 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR.run(&writer).await.map_err(sqlx::Error::from)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
+        let health = Arc::<WriteHealth>::default();
         Ok(Self {
             writer,
             reader,
-            health: Arc::default(),
+            group: group::GroupCommit::start(path.to_path_buf(), Arc::clone(&health))?,
+            health,
             config: Arc::new(ConfigCache::trusted()),
-            group: group::GroupCommit::start(),
         })
     }
 
@@ -76,15 +78,47 @@ impl SqliteStore {
     /// makes it wait at `BEGIN` rather than fail mid-way.
     async fn write_tx(&self) -> StoreResult<WriteTx<Sqlite>> {
         self.health.admit()?;
-        WriteTx::begin(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err).await
+        let file = self.group.file_lock().await;
+        let tx = WriteTx::begin(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err).await?;
+        Ok(tx.holding(file))
+    }
+
+    /// The sqlx writer connection for one statement in its own
+    /// transaction, holding the file lock ([`group::GroupCommit::file_lock`]).
+    async fn write_conn(&self) -> StoreResult<WriteConn> {
+        let file = self.group.file_lock().await;
+        let conn = self.writer.acquire().await.map_err(map_err)?;
+        Ok(WriteConn { conn, _file: file })
     }
 
     /// See [`WriteTx::probe`]: a write transaction, whatever the write health says.
     async fn probe_write(&self) -> StoreResult<()> {
+        let file = self.group.file_lock().await;
         WriteTx::begin_probe(&self.writer, "BEGIN IMMEDIATE", &self.health, map_err)
             .await?
+            .holding(file)
             .probe()
             .await
+    }
+}
+
+/// See [`SqliteStore::write_conn`]; derefs to the connection.
+struct WriteConn {
+    conn: sqlx::pool::PoolConnection<Sqlite>,
+    _file: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
     }
 }
 
@@ -135,19 +169,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let message = db.message();
-            let name = [
-                ("inbound_urls", "inbound_urls.slug"),
-                ("students", "students.email"),
-                ("api_keys", "api_keys.token_hash"),
-                ("workspaces", "workspaces.public_id"),
-                ("processed_events", "processed_events.key"),
-            ]
-            .into_iter()
-            .find(|(table, _)| message.contains(&format!("{table}.")))
-            .map(|(_, name)| name)
-            .unwrap_or("unique");
-            StoreError::Conflict(name)
+            StoreError::Conflict(conflict_name(db.message()))
         }
         _ => match unavailable(&e) {
             Some(reason) => StoreError::Unavailable(format!("{reason} ({e})")),
@@ -164,20 +186,38 @@ fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             Some("no database connection")
         }
-        sqlx::Error::Database(db) => {
-            let code: i64 = db.code()?.parse().ok()?;
-            // Primary result codes: https://sqlite.org/rescode.html
-            match code & 0xff {
-                5 | 6 => Some("database is locked (busy)"),
-                7 => Some("out of memory"),
-                8 => Some("read-only database or file system"),
-                10 => Some("disk I/O error"),
-                11 | 26 => Some("database file is corrupt"),
-                13 => Some("disk full"),
-                14 => Some("cannot open the database file"),
-                _ => None,
-            }
-        }
+        sqlx::Error::Database(db) => unavailable_code(db.code()?.parse().ok()?),
+        _ => None,
+    }
+}
+
+/// The name a unique violation's message (`UNIQUE constraint failed:
+/// table.column`) is reported under.
+fn conflict_name(message: &str) -> &'static str {
+    [
+        ("inbound_urls", "inbound_urls.slug"),
+        ("students", "students.email"),
+        ("api_keys", "api_keys.token_hash"),
+        ("workspaces", "workspaces.public_id"),
+        ("processed_events", "processed_events.key"),
+    ]
+    .into_iter()
+    .find(|(table, _)| message.contains(&format!("{table}.")))
+    .map(|(_, name)| name)
+    .unwrap_or("unique")
+}
+
+/// What an SQLite result code a retry may cure says, by its primary code
+/// (<https://sqlite.org/rescode.html>).
+fn unavailable_code(code: i64) -> Option<&'static str> {
+    match code & 0xff {
+        5 | 6 => Some("database is locked (busy)"),
+        7 => Some("out of memory"),
+        8 => Some("read-only database or file system"),
+        10 => Some("disk I/O error"),
+        11 | 26 => Some("database file is corrupt"),
+        13 => Some("disk full"),
+        14 => Some("cannot open the database file"),
         _ => None,
     }
 }

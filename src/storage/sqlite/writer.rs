@@ -1,0 +1,211 @@
+//! The SQLite writer connection (issue 9): a `rusqlite` connection whose
+//! statements run on the thread of the task that holds it, with no hand-off
+//! to a worker thread and back per statement (what sqlx's SQLite driver
+//! does, and what the profile showed as most of an inbound call's time).
+//!
+//! The connection lives in the group-commit slot (`group.rs`): a unit of
+//! work holds the slot, so it is used by one task at a time. Statements
+//! inside a unit never wait on a lock (the group's transaction already
+//! holds SQLite's write lock) and do no fsync; the two steps that may wait,
+//! `BEGIN IMMEDIATE` (another process holding the file) and `COMMIT` (the
+//! fsync), run on tokio's blocking pool instead of a runtime thread.
+//!
+//! The SQL is the backends' shared text with `$N` placeholders, bound by
+//! name, so a statement may use its parameters in any order and more than
+//! once, as with sqlx.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OpenFlags, Row};
+
+use super::{conflict_name, unavailable_code};
+use crate::storage::rows::{from_millis, RowRead};
+use crate::storage::{StoreError, StoreResult};
+
+/// Parameters of one statement, `$1` first.
+pub(super) type Params<'a> = &'a [&'a dyn ToSql];
+
+/// How many prepared statements the connection keeps: every statement of
+/// the ledger's unit of work, with room to spare.
+const STATEMENT_CACHE: usize = 64;
+
+/// Opens the writer connection on an existing, migrated file with the same
+/// settings as the sqlx pools (`SqliteStore::open`): WAL, `FULL` sync,
+/// foreign keys, a 10 s busy timeout.
+pub(super) fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(map_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The connection's own statements (`BEGIN`, `SAVEPOINT`, …), uncached.
+pub(super) fn batch(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.execute_batch(sql).map_err(map_err)
+}
+
+fn bound<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    params: Params<'_>,
+) -> StoreResult<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    for (i, value) in params.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        if let Some(index) = stmt.parameter_index(&name).map_err(map_err)? {
+            stmt.raw_bind_parameter(index, value).map_err(map_err)?;
+        }
+    }
+    Ok(stmt)
+}
+
+/// Runs a statement; the number of rows it changed.
+pub(super) fn execute(conn: &Connection, sql: &str, params: Params<'_>) -> StoreResult<usize> {
+    bound(conn, sql, params)?.raw_execute().map_err(map_err)
+}
+
+/// Every row of a query, each mapped by `map`.
+pub(super) fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Params<'_>,
+    mut map: impl FnMut(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = bound(conn, sql, params)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row of a query, if any.
+pub(super) fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Params<'_>,
+    map: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = bound(conn, sql, params)?;
+    let mut rows = stmt.raw_query();
+    match rows.next().map_err(map_err)? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The one row of a query; `NotFound` when there is none.
+pub(super) fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Params<'_>,
+    map: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    query_opt(conn, sql, params, map)?.ok_or(StoreError::NotFound)
+}
+
+/// Maps rusqlite errors as `super::map_err` maps sqlx's: unique violations
+/// to `Conflict`, what a retry may cure to `Unavailable`.
+pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let is_unique = matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            );
+            if is_unique {
+                return StoreError::Conflict(conflict_name(message.as_deref().unwrap_or("")));
+            }
+            match unavailable_code(i64::from(failure.extended_code)) {
+                Some(reason) => StoreError::Unavailable(format!("{reason} ({e})")),
+                None => StoreError::Embedded(e),
+            }
+        }
+        _ => StoreError::Embedded(e),
+    }
+}
+
+impl RowRead for Row<'_> {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col).map_err(map_err)
+    }
+
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.get(col).map_err(map_err)
+    }
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        self.get(col).map_err(map_err)
+    }
+
+    /// Times are stored as unix milliseconds.
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self.get(col).map_err(map_err)?;
+        ms.map(from_millis).transpose()
+    }
+
+    fn text_if_selected(&self, col: &str) -> Option<String> {
+        self.get::<_, Option<String>>(col).ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `$N` is bound by name: a statement may use its parameters out of
+    /// order and twice (positional binding would swap them).
+    #[test]
+    fn parameters_bind_by_number_in_any_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        batch(&conn, "CREATE TABLE t (a TEXT, b TEXT, c TEXT)").unwrap();
+        let n = execute(
+            &conn,
+            "INSERT INTO t (a, b, c) SELECT $2, $1, $2",
+            &[&"one", &"two"],
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+        let got = query_one(&conn, "SELECT a, b, c FROM t", &[], |r| {
+            Ok((r.text("a")?, r.text("b")?, r.text("c")?))
+        })
+        .unwrap();
+        assert_eq!(got, ("two".into(), "one".into(), "two".into()));
+    }
+
+    #[test]
+    fn errors_map_like_the_pools() {
+        let conn = Connection::open_in_memory().unwrap();
+        batch(&conn, "CREATE TABLE students (email TEXT UNIQUE)").unwrap();
+        execute(&conn, "INSERT INTO students VALUES ($1)", &[&"a@x"]).unwrap();
+        let again = execute(&conn, "INSERT INTO students VALUES ($1)", &[&"a@x"]);
+        assert!(
+            matches!(again, Err(StoreError::Conflict("students.email"))),
+            "{again:?}"
+        );
+        let none = query_one(&conn, "SELECT email FROM students WHERE 0", &[], |r| {
+            r.text("email")
+        });
+        assert!(matches!(none, Err(StoreError::NotFound)), "{none:?}");
+        // A value of another type than asked for is an error, not a panic.
+        let wrong = query_one(&conn, "SELECT 'x' AS n", &[], |r| r.int("n"));
+        assert!(matches!(wrong, Err(StoreError::Embedded(_))), "{wrong:?}");
+    }
+}
