@@ -178,7 +178,14 @@ async fn finish(
         Outcome::Processed | Outcome::Duplicate | Outcome::Pending { .. }
     ) {
         let reply = reply_for(&outcome, &trace.log_id);
-        if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
+        if let Some(entry) = log_entry(
+            call,
+            trace,
+            request_detail(call, trace),
+            &outcome,
+            &reply,
+            ctx.now,
+        ) {
             if let Err(e) = ctx.store.insert_log(&entry).await {
                 if matches!(outcome, Outcome::Ignored { .. }) {
                     outcome = storage_failed(&e);
@@ -682,6 +689,7 @@ async fn apply_event(
         targets = targets_for(ctx.store, ws, url, &event).await?;
     }
     let email = email.and_then(Result::ok);
+    let request = request_detail(call, trace);
     let mut tx = ctx.store.begin().await?;
     // Events about one sale are applied one at a time (issue 15): the lock
     // comes before anything is read, so this sees what the last one wrote.
@@ -725,7 +733,7 @@ async fn apply_event(
         Outcome::Duplicate
     };
     let reply = reply_for(&outcome, &trace.log_id);
-    if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
+    if let Some(entry) = log_entry(call, trace, request, &outcome, &reply, ctx.now) {
         tx.insert_log(&entry).await?;
     }
     tx.commit().await?;
@@ -745,8 +753,9 @@ async fn store_pending(
         customer_ref: lookup.customer_ref.clone(),
     };
     let reply = reply_for(&outcome, &trace.log_id);
+    let request = request_detail(call, trace);
     let mut tx = ctx.store.begin().await?;
-    if let Some(entry) = log_entry(call, trace, &outcome, &reply, ctx.now) {
+    if let Some(entry) = log_entry(call, trace, request, &outcome, &reply, ctx.now) {
         tx.insert_log(&entry).await?;
     }
     tx.insert_lookup(&lookup).await?;
@@ -801,9 +810,29 @@ fn reference(event: &NormalizedEvent, body: &Result<Bytes, BodyError>) -> String
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// The redacted request, as a log entry's detail shows it. Built before a
+/// ledger transaction begins, so the redaction does not run while the call
+/// holds the SQLite writer (issue 9).
+fn request_detail(call: &InboundCall, trace: &Trace) -> Value {
+    let r = &trace.redactor;
+    let body = match &call.body {
+        Ok(b) => Value::String(r.body(b)),
+        Err(_) => Value::Null,
+    };
+    json!({
+        "method": "POST",
+        "path": call.path,
+        "client_ip": call.client_ip,
+        "headers": r.headers(&call.headers),
+        "query": r.query(&call.query),
+        "body": body,
+    })
+}
+
 fn log_entry(
     call: &InboundCall,
     trace: &Trace,
+    request: Value,
     outcome: &Outcome,
     reply: &InboundReply,
     now: DateTime<Utc>,
@@ -827,23 +856,12 @@ fn log_entry(
         Outcome::Rejected(r) => (LogStatus::Failure, "rejected", Some(r.message.clone())),
     };
     let r = &trace.redactor;
-    let body = match &call.body {
-        Ok(b) => Value::String(r.body(b)),
-        Err(_) => Value::Null,
-    };
     let event_type = match &trace.event {
         Some(e) => Some(e.status.event_type().to_string()),
         None => trace.native_event.clone(),
     };
     let detail = json!({
-        "request": {
-            "method": "POST",
-            "path": call.path,
-            "client_ip": call.client_ip,
-            "headers": r.headers(&call.headers),
-            "query": r.query(&call.query),
-            "body": body,
-        },
+        "request": request,
         "verification": trace.verification,
         "normalized": trace.event,
         "outcome": label,

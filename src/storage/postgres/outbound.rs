@@ -299,14 +299,18 @@ impl OutboundStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let rows = sqlx::query(&CLAIM_RANKED.replace("{lock}", "FOR UPDATE SKIP LOCKED"))
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(i64::from(limit))
-            .bind(i64::from(per_endpoint))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(
+            &CLAIM_RANKED
+                .replace("{lock}", "FOR UPDATE SKIP LOCKED")
+                .replace("{leased}", ""),
+        )
+        .bind(ms(lease_until))
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .bind(i64::from(per_endpoint))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
         let deliveries = rows
             .iter()
             .map(rows::delivery)

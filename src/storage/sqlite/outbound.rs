@@ -17,6 +17,13 @@ use crate::storage::{
     CLAIM_RANKED, UPDATE_HEALTH,
 };
 
+/// The delivery claim as SQLite runs it (see `CLAIM_RANKED`).
+pub(super) fn claim_sql() -> String {
+    CLAIM_RANKED
+        .replace("{lock}", "")
+        .replace("{leased}", "INDEXED BY deliveries_leased")
+}
+
 async fn insert_attempts(
     conn: &mut SqliteConnection,
     records: &[AttemptRecord],
@@ -233,7 +240,7 @@ impl OutboundStore for SqliteStore {
         per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(&CLAIM_RANKED.replace("{lock}", ""))
+        let rows = sqlx::query(&claim_sql())
             .bind(ms(lease_until))
             .bind(ms(now))
             .bind(i64::from(limit))
