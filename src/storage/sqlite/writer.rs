@@ -49,13 +49,24 @@ pub(super) fn open(path: &Path) -> StoreResult<Connection> {
         .map_err(map_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(map_err)?;
+    // A unit's savepoint keeps the original of each page it changes in a
+    // sub-journal; in memory, not in a temporary file written on every
+    // unit (the profile showed those writes as an eighth of the time).
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
-/// The connection's own statements (`BEGIN`, `SAVEPOINT`, …), uncached.
+/// The connection's own statements (`BEGIN`, `SAVEPOINT`, …), one or more
+/// separated by `;`, each prepared once and kept.
 pub(super) fn batch(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.execute_batch(sql).map_err(map_err)
+    for one in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.prepare_cached(one)
+            .and_then(|mut stmt| stmt.raw_execute())
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 fn bound<'c>(
