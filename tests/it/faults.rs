@@ -404,3 +404,89 @@ async fn a_locked_sqlite_file_answers_503_until_the_lock_is_released() {
         .unwrap();
     assert_eq!(students, 3, "each sale stored once");
 }
+
+/// Issue 11, build item 3: a page of the SQLite file overwritten under a
+/// running gancho (the table every sale writes first) answers 503 with
+/// Retry-After, never a 200; once the page is whole again, the gateway's
+/// retries go through without a restart, each stored once.
+#[tokio::test]
+async fn a_corrupted_page_answers_503_until_it_is_restored() {
+    use sqlx::Connection;
+    use std::io::{Read, Seek, SeekFrom};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corrupt.db");
+    let app = TestApp::spawn_with(|c| {
+        c.database_url = gancho::config::DatabaseUrl::Sqlite(file.clone());
+    })
+    .await;
+    app.create_key("hotmart", HOTTOK).await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
+        .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    assert_eq!(post_sale(&app.client, &addr, &path, 0).await.0, 200);
+
+    // Everything into the main file (which also makes every connection
+    // drop its cached pages), then find the page to spoil.
+    let url = format!("sqlite://{}", file.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(busy, 0, "the checkpoint completed");
+    let (root,): (i64,) =
+        sqlx::query_as("SELECT rootpage FROM sqlite_master WHERE name = 'processed_events'")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+    let (page_size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    other.close().await.unwrap();
+    let offset = u64::try_from((root - 1) * page_size).unwrap();
+    let mut original = vec![0u8; usize::try_from(page_size).unwrap()];
+    let mut db = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file)
+        .unwrap();
+    db.seek(SeekFrom::Start(offset)).unwrap();
+    db.read_exact(&mut original).unwrap();
+    db.seek(SeekFrom::Start(offset)).unwrap();
+    db.write_all(&vec![0xff; original.len()]).unwrap();
+    db.sync_all().unwrap();
+
+    let mut refused = Vec::new();
+    for i in 1..=3 {
+        refused.push(post_sale(&app.client, &addr, &path, i).await);
+    }
+    db.seek(SeekFrom::Start(offset)).unwrap();
+    db.write_all(&original).unwrap();
+    db.sync_all().unwrap();
+    ready(&app).await;
+    let mut after = Vec::new();
+    for i in 1..=3 {
+        after.push(post_sale(&app.client, &addr, &path, i).await.0);
+    }
+
+    assert_eq!(
+        refused,
+        vec![(503, true); 3],
+        "corrupt: 503 with Retry-After"
+    );
+    assert_eq!(after, vec![200; 3], "the gateway's retries go through");
+    let mut check = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (students,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM students")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!(students, 4, "each sale stored once");
+    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}

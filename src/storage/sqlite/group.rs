@@ -17,8 +17,8 @@
 //! If the group's transaction breaks (a failed `RELEASE` or rollback, a
 //! failed `COMMIT`), every member is answered with an error: nothing of a
 //! group is reported durable unless its `COMMIT` succeeded. A connection
-//! whose transaction did not end in a successful `COMMIT` or `ROLLBACK` is
-//! closed and a fresh one opened for the next group (as `WriteTx` does for
+//! whose transaction did not end in a successful `COMMIT`, or whose group
+//! committed nothing, is closed and a fresh one opened for the next group (as `WriteTx` does for
 //! the sqlx pool), so no later call runs in a transaction that will never
 //! commit.
 //!
@@ -271,8 +271,13 @@ async fn committer(
             continue;
         };
         if group.is_broken || group.members.is_empty() {
-            // Members, if any, hear of it when their senders drop.
+            // Members, if any, hear of it when their senders drop. Every
+            // unit failed or was dropped: the connection may have cached
+            // what made it fail (a page that read as corrupt stays in its
+            // cache after the file is whole again), so a fresh one serves
+            // the next group.
             slot.roll_back();
+            slot.conn = None;
             continue;
         }
         let outcome = slot.blocking("COMMIT").await;
