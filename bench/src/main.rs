@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 
 use load::{exactly, fixed_rate, percentile, saturate, Report};
 use server::{Process, Receiver, Setup, HOTTOK, KIWIFY_TOKEN};

@@ -2,7 +2,7 @@
 //! comparison of tokens and of hex/base64 HMACs. What each gateway compares
 //! lives in its own file under `gateways/`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

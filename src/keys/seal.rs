@@ -58,6 +58,12 @@ pub fn key_material(setting: &str) -> Result<Vec<u8>, String> {
     ))
 }
 
+/// Version 1's cipher: the bare SHA-256 of the setting (read-only now).
+fn legacy_cipher(key: &str) -> XChaCha20Poly1305 {
+    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    XChaCha20Poly1305::new(&digest.into())
+}
+
 fn derive(material: &[u8]) -> XChaCha20Poly1305 {
     let hk = hkdf::Hkdf::<Sha256>::new(Some(HKDF_SALT), material);
     let mut key = [0u8; 32];
@@ -92,7 +98,7 @@ impl Sealer {
         let material = key_material(key)?;
         Ok(Self {
             cipher: Some(derive(&material)),
-            legacy: Some(XChaCha20Poly1305::new(&Sha256::digest(key.as_bytes()))),
+            legacy: Some(legacy_cipher(key)),
         })
     }
 
@@ -102,7 +108,7 @@ impl Sealer {
     pub fn legacy_only(key: &str) -> Self {
         Self {
             cipher: None,
-            legacy: Some(XChaCha20Poly1305::new(&Sha256::digest(key.as_bytes()))),
+            legacy: Some(legacy_cipher(key)),
         }
     }
 
@@ -205,14 +211,14 @@ mod tests {
         let stored = sealer.seal("secret").unwrap();
         let raw = STANDARD.decode(&stored[PREFIX.len()..]).unwrap();
         let (nonce, ct) = raw.split_at(NONCE_LEN);
-        let bare = XChaCha20Poly1305::new(&Sha256::digest(K1.as_bytes()));
+        let bare = legacy_cipher(K1);
         assert!(bare.decrypt(XNonce::from_slice(nonce), ct).is_err());
     }
 
     #[test]
     fn values_sealed_by_the_previous_version_still_open() {
         // What 0.1's sealer stored: SHA-256 of the setting as the key.
-        let old = XChaCha20Poly1305::new(&Sha256::digest(b"k1"));
+        let old = legacy_cipher("k1");
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let mut raw = nonce.to_vec();
         raw.extend_from_slice(&old.encrypt(&nonce, b"legacy".as_slice()).unwrap());

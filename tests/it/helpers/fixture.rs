@@ -8,7 +8,7 @@ use base64::Engine;
 use gancho::inbound::gateways::{adapter, Normalized};
 use gancho::inbound::normalize::GatewayKind;
 use gancho::inbound::request::{BodyKind, InboundRequest, Payload};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 
 /// A fixture ready to post.
