@@ -320,6 +320,21 @@ async fn a_failed_postgres_commit_is_never_a_200() {
     assert_eq!(events, 2, "nothing of the failed calls was kept");
 }
 
+/// A server on the SQLite file at `file` with a Hotmart inbound URL
+/// granting one product; the URL's path.
+async fn hotmart_on_file(file: &Path) -> (TestApp, String) {
+    let app = TestApp::spawn_with(|c| {
+        c.database_url = gancho::config::DatabaseUrl::Sqlite(file.to_path_buf());
+    })
+    .await;
+    app.create_key("hotmart", HOTTOK).await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
+        .await;
+    (app, path)
+}
+
 /// Issue 11, build item 3: a SQLite file another process holds locked
 /// answers 503 with Retry-After (never a 200 for an unstored call), and
 /// gancho recovers by itself once the lock is let go.
@@ -328,15 +343,7 @@ async fn a_locked_sqlite_file_answers_503_until_the_lock_is_released() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("locked.db");
-    let app = TestApp::spawn_with(|c| {
-        c.database_url = gancho::config::DatabaseUrl::Sqlite(file.clone());
-    })
-    .await;
-    app.create_key("hotmart", HOTTOK).await;
-    let product = app.create_product("Curso", json!([])).await;
-    let path = app
-        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
-        .await;
+    let (app, path) = hotmart_on_file(&file).await;
     let post = |i: usize| {
         let f = load("hotmart", "purchase_approved")
             .with_json(&serde_json::from_slice::<serde_json::Value>(&sale(i)).unwrap());
@@ -415,15 +422,7 @@ async fn a_corrupted_page_answers_503_until_it_is_restored() {
     use std::io::{Read, Seek, SeekFrom};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("corrupt.db");
-    let app = TestApp::spawn_with(|c| {
-        c.database_url = gancho::config::DatabaseUrl::Sqlite(file.clone());
-    })
-    .await;
-    app.create_key("hotmart", HOTTOK).await;
-    let product = app.create_product("Curso", json!([])).await;
-    let path = app
-        .create_inbound_url(json!({"name": "V", "gateway": "hotmart", "product_ids": [product]}))
-        .await;
+    let (app, path) = hotmart_on_file(&file).await;
     let addr = app.base.trim_start_matches("http://").to_string();
     assert_eq!(post_sale(&app.client, &addr, &path, 0).await.0, 200);
 

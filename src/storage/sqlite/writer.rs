@@ -69,6 +69,13 @@ pub(super) fn batch(conn: &Connection, sql: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// `$1`… for the usual statement, without formatting a name per parameter
+/// on every call (longer `IN` lists format the rest).
+const PARAM_NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
+];
+
 fn bound<'c>(
     conn: &'c Connection,
     sql: &str,
@@ -76,7 +83,10 @@ fn bound<'c>(
 ) -> StoreResult<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     for (i, value) in params.iter().enumerate() {
-        let name = format!("${}", i + 1);
+        let name = match PARAM_NAMES.get(i) {
+            Some(name) => std::borrow::Cow::Borrowed(*name),
+            None => std::borrow::Cow::Owned(format!("${}", i + 1)),
+        };
         if let Some(index) = stmt.parameter_index(&name).map_err(map_err)? {
             stmt.raw_bind_parameter(index, value).map_err(map_err)?;
         }
@@ -199,6 +209,18 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, ("two".into(), "one".into(), "two".into()));
+
+        // Past the names kept ready: `$17` and on are bound too.
+        let values: Vec<i64> = (1..=18).collect();
+        let params: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+        let list = (1..=18)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let sum = query_one(&conn, &format!("SELECT {list} AS n"), &params, |r| {
+            r.int("n")
+        });
+        assert_eq!(sum.unwrap(), (1..=18).sum::<i64>());
     }
 
     #[test]
