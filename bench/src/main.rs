@@ -46,6 +46,9 @@ enum Cmd {
         /// Where to write the results (default: BENCHMARKS.md at the root).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Runs only PostgreSQL (with --database-url), e.g. to profile it.
+        #[arg(long, requires = "database_url")]
+        no_sqlite: bool,
     },
     /// The parse-only baseline server (started by `all`).
     BaselineServer,
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             runs,
             gancho,
             out,
+            no_sqlite,
         } => {
             let bin = match gancho {
                 Some(b) => b,
@@ -68,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
             };
             let plan = Plan::new(quick, if quick { 1 } else { runs.max(1) });
             let mut rows = Vec::new();
-            rows.extend(run_backend(&bin, &plan, Backend::Sqlite).await?);
+            if !no_sqlite {
+                rows.extend(run_backend(&bin, &plan, Backend::Sqlite).await?);
+            }
             if let Some(admin) = database_url {
                 rows.extend(run_backend(&bin, &plan, Backend::Postgres(admin)).await?);
             }

@@ -7,6 +7,7 @@ mod asaas;
 mod bad_input;
 mod cli;
 mod config_cache;
+mod counters;
 mod crash;
 mod faults;
 mod fixtures;

@@ -14,7 +14,7 @@ use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
 use crate::storage::rows::{self, id_strings, to_json};
 use crate::storage::{
     AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
-    CLAIM_RANKED, UPDATE_HEALTH,
+    CLAIM_CANDIDATES, CLAIM_RANKED, UPDATE_HEALTH,
 };
 
 pub(super) async fn insert_event(conn: &mut PgConnection, e: &Event) -> StoreResult<()> {
@@ -59,6 +59,22 @@ pub(super) async fn insert_delivery(conn: &mut PgConnection, d: &Delivery) -> St
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+/// The delivery claim as PostgreSQL runs it (see `CLAIM_RANKED`); public
+/// for the test that checks its plan (`tests/it/counters.rs`).
+#[doc(hidden)]
+pub fn claim_sql() -> String {
+    CLAIM_RANKED
+        .replace("{lock}", "FOR UPDATE SKIP LOCKED")
+        .replace("{leased}", "")
+        .replace(
+            "{candidates}",
+            &format!(
+                "CROSS JOIN LATERAL ({}) d",
+                CLAIM_CANDIDATES.replace("{columns}", "c.id, c.endpoint_id, c.next_attempt_at")
+            ),
+        )
 }
 
 async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
@@ -299,18 +315,14 @@ impl OutboundStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let rows = sqlx::query(
-            &CLAIM_RANKED
-                .replace("{lock}", "FOR UPDATE SKIP LOCKED")
-                .replace("{leased}", ""),
-        )
-        .bind(ms(lease_until))
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .bind(i64::from(per_endpoint))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let rows = sqlx::query(&claim_sql())
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(i64::from(limit))
+            .bind(i64::from(per_endpoint))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let deliveries = rows
             .iter()
             .map(rows::delivery)

@@ -14,7 +14,7 @@ use crate::model::{Attempt, Delivery, Endpoint, LogEntry};
 use crate::storage::rows::{self, id_strings, to_json};
 use crate::storage::{
     AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
-    CLAIM_RANKED, UPDATE_HEALTH,
+    CLAIM_CANDIDATES, CLAIM_RANKED, UPDATE_HEALTH,
 };
 
 /// The delivery claim as SQLite runs it (see `CLAIM_RANKED`).
@@ -22,6 +22,13 @@ pub(super) fn claim_sql() -> String {
     CLAIM_RANKED
         .replace("{lock}", "")
         .replace("{leased}", "INDEXED BY deliveries_leased")
+        .replace(
+            "{candidates}",
+            &format!(
+                "JOIN deliveries d ON d.id IN ({})",
+                CLAIM_CANDIDATES.replace("{columns}", "c.id")
+            ),
+        )
 }
 
 async fn insert_attempts(
