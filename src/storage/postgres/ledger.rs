@@ -7,12 +7,12 @@ use sqlx::{PgConnection, Postgres};
 
 use crate::storage::write::WriteTx;
 
-use super::outbound::{insert_delivery, insert_event};
+use super::pending::Pending;
 use super::{col, map_err, ms, parse_id, PgStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
-    CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
-    GrantTarget, LogEntry, Student,
+    CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, LogEntry,
+    Student,
 };
 use crate::storage::rows;
 use crate::storage::{
@@ -217,16 +217,28 @@ fn sorted_lock_keys(keys: &[String]) -> Vec<i64> {
     ids
 }
 
-/// A write transaction on a pooled connection.
+/// A write transaction on a pooled connection, with the writes nothing in
+/// it reads back held until they are needed (`pending.rs`).
 pub struct PgLedgerTx {
     tx: WriteTx<Postgres>,
+    pending: Pending,
+}
+
+impl PgLedgerTx {
+    /// Sends the held writes: before a statement on a table they touch.
+    async fn flush(&mut self) -> StoreResult<()> {
+        self.pending.flush(&mut self.tx).await
+    }
 }
 
 #[async_trait]
 impl LedgerStore for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
         let tx = self.write_tx().await?;
-        Ok(Box::new(PgLedgerTx { tx }))
+        Ok(Box::new(PgLedgerTx {
+            tx,
+            pending: Pending::default(),
+        }))
     }
 }
 
@@ -365,6 +377,7 @@ impl LedgerTx for PgLedgerTx {
         transaction_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
+        self.flush().await?;
         let sql = format!(
             "SELECT g.* FROM grants g JOIN grant_transactions t ON t.grant_id = g.id
              WHERE t.workspace_id = $1 AND t.gateway = $2 AND t.transaction_id = $3 AND {}
@@ -389,6 +402,7 @@ impl LedgerTx for PgLedgerTx {
         subscription_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
+        self.flush().await?;
         let sql = format!(
             "SELECT * FROM grants WHERE workspace_id = $1 AND gateway = $2 AND subscription_id = $3 AND {}
              ORDER BY granted_at, id",
@@ -406,6 +420,7 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
+        self.flush().await?;
         let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
             .bind(ws.as_str())
             .bind(id.as_str())
@@ -416,47 +431,7 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn insert_grant(&mut self, g: &Grant) -> StoreResult<()> {
-        let (product, category) = match &g.target {
-            GrantTarget::Product(p) => (Some(p.as_str()), None),
-            GrantTarget::Category(c) => (None, Some(c.as_str())),
-        };
-        let (is_manual, gw, transaction_id, subscription_id) = match &g.source {
-            GrantSource::Manual => (true, None, None, None),
-            GrantSource::Gateway {
-                gateway,
-                transaction_id,
-                subscription_id,
-            } => (
-                false,
-                Some(*gateway),
-                Some(transaction_id.as_str()),
-                subscription_id.as_deref(),
-            ),
-        };
-        sqlx::query(
-            "INSERT INTO grants (id, workspace_id, student_id, product_id, category_id, is_manual, gateway,
-                 transaction_id, subscription_id, granted_at, expires_at, revoked_at, revoke_reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(g.id.as_str())
-        .bind(g.workspace_id.as_str())
-        .bind(g.student_id.as_str())
-        .bind(product)
-        .bind(category)
-        .bind(is_manual)
-        .bind(gw.map(|g| g.as_str()))
-        .bind(transaction_id)
-        .bind(subscription_id)
-        .bind(ms(g.granted_at))
-        .bind(g.expires_at.map(ms))
-        .bind(g.revoked_at.map(ms))
-        .bind(g.revoke_reason.as_deref())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        if let (Some(gw), Some(tx)) = (gw, transaction_id) {
-            self.link_grant_transaction(&g.id, gw, tx).await?;
-        }
+        self.pending.grant(g);
         Ok(())
     }
 
@@ -466,6 +441,7 @@ impl LedgerTx for PgLedgerTx {
         gw: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()> {
+        self.flush().await?;
         sqlx::query(
             "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
              SELECT id, workspace_id, $2, $3 FROM grants WHERE id = $1
@@ -485,6 +461,7 @@ impl LedgerTx for PgLedgerTx {
         grant: &GrantId,
         expires_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
+        self.flush().await?;
         sqlx::query("UPDATE grants SET expires_at = $1 WHERE id = $2")
             .bind(expires_at.map(ms))
             .bind(grant.as_str())
@@ -500,6 +477,7 @@ impl LedgerTx for PgLedgerTx {
         at: DateTime<Utc>,
         reason: &str,
     ) -> StoreResult<bool> {
+        self.flush().await?;
         let result = sqlx::query(
             "UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
@@ -517,6 +495,7 @@ impl LedgerTx for PgLedgerTx {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Grant>> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1
              ORDER BY expires_at, id LIMIT $2",
@@ -530,11 +509,13 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn insert_lookup(&mut self, lookup: &CustomerLookup) -> StoreResult<()> {
+        self.flush().await?;
         super::lookups::insert_lookup(&mut self.tx, lookup).await
     }
 
     async fn insert_log(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        insert_log(&mut self.tx, entry).await
+        self.pending.log(entry);
+        Ok(())
     }
 
     async fn get_student(&mut self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
@@ -567,14 +548,17 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {
-        insert_event(&mut self.tx, event).await
+        self.pending.event(event);
+        Ok(())
     }
 
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
-        insert_delivery(&mut self.tx, delivery).await
+        self.pending.delivery(delivery);
+        Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.flush().await?;
         self.tx.commit().await
     }
 }

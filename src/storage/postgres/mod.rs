@@ -8,6 +8,7 @@ mod ledger;
 mod logs;
 mod lookups;
 mod outbound;
+mod pending;
 mod secrets;
 
 pub use outbound::claim_sql;

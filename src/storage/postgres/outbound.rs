@@ -10,56 +10,12 @@ use sqlx::{PgConnection, Postgres};
 use super::ledger::upsert_logs;
 use super::{map_err, ms, PgStore};
 use crate::ids::{DeliveryId, EndpointId, WorkspaceId};
-use crate::model::{Attempt, Delivery, Endpoint, Event, LogEntry};
+use crate::model::{Attempt, Delivery, Endpoint, LogEntry};
 use crate::storage::rows::{self, id_strings, to_json};
 use crate::storage::{
     AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
     CLAIM_CANDIDATES, CLAIM_RANKED, UPDATE_HEALTH,
 };
-
-pub(super) async fn insert_event(conn: &mut PgConnection, e: &Event) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO events (id, workspace_id, type, payload, product_ids, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(e.id.as_str())
-    .bind(e.workspace_id.as_str())
-    .bind(&e.event_type)
-    .bind(e.payload.to_string())
-    .bind(to_json(&id_strings(&e.product_ids)))
-    .bind(ms(e.created_at))
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-pub(super) async fn insert_delivery(conn: &mut PgConnection, d: &Delivery) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status, attempts,
-             cycle_start, next_attempt_at, lease_until, last_http_status, last_error, log_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(d.id.as_str())
-    .bind(d.workspace_id.as_str())
-    .bind(d.event_id.as_str())
-    .bind(&d.event_type)
-    .bind(d.endpoint_id.as_str())
-    .bind(d.status.as_str())
-    .bind(i64::from(d.attempts))
-    .bind(i64::from(d.cycle_start))
-    .bind(d.next_attempt_at.map(ms))
-    .bind(d.lease_until.map(ms))
-    .bind(d.last_http_status.map(i64::from))
-    .bind(d.last_error.as_deref())
-    .bind(d.log_id.as_str())
-    .bind(ms(d.created_at))
-    .bind(ms(d.updated_at))
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
 
 /// The delivery claim as PostgreSQL runs it (see `CLAIM_RANKED`); public
 /// for the test that checks its plan (`tests/it/counters.rs`).

@@ -1,0 +1,310 @@
+//! The writes of a ledger unit that nothing in it reads back (new grants
+//! and their transaction links, outbound events and their deliveries, the
+//! call's log entry), held in memory and sent to PostgreSQL together: one
+//! statement of data-modifying `WITH` parts, each inserting its table's rows
+//! from arrays (`UNNEST`), so its text is the same whatever the counts and
+//! it stays prepared. An approval went from 19 round trips to 10 (issue 9).
+//!
+//! [`super::ledger::PgLedgerTx`] flushes before any statement that touches
+//! one of these tables, and before `COMMIT`; the statements that run
+//! between (locks, the processed-event claim, students, endpoints,
+//! category members) never read them. Foreign keys between the parts (a
+//! delivery's event, a link's grant, a log detail's entry) are checked at
+//! the end of the statement, when every part's rows are there.
+
+use sqlx::PgConnection;
+
+use super::{map_err, ms};
+use crate::model::Grant;
+use crate::model::{Delivery, Event, GrantSource, GrantTarget, LogEntry};
+use crate::storage::rows::{id_strings, to_json};
+use crate::storage::StoreResult;
+
+const FLUSH: &str = "
+    WITH new_grants AS (
+        INSERT INTO grants (id, workspace_id, student_id, product_id, category_id, is_manual, gateway,
+            transaction_id, subscription_id, granted_at, expires_at, revoked_at, revoke_reason)
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
+            $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
+            $12::timestamptz[], $13::text[])
+    ), new_links AS (
+        INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
+        SELECT * FROM UNNEST($14::text[], $15::text[], $16::text[], $17::text[])
+        ON CONFLICT DO NOTHING
+    ), new_events AS (
+        INSERT INTO events (id, workspace_id, type, payload, product_ids, created_at)
+        SELECT * FROM UNNEST($18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+            $23::timestamptz[])
+    ), new_deliveries AS (
+        INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status, attempts,
+            cycle_start, next_attempt_at, lease_until, last_http_status, last_error, log_id, created_at,
+            updated_at)
+        SELECT * FROM UNNEST($24::text[], $25::text[], $26::text[], $27::text[], $28::text[],
+            $29::text[], $30::bigint[], $31::bigint[], $32::timestamptz[], $33::timestamptz[],
+            $34::bigint[], $35::text[], $36::text[], $37::timestamptz[], $38::timestamptz[])
+    ), new_logs AS (
+        INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+            http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
+            reprocess_of)
+        SELECT * FROM UNNEST($39::text[], $40::text[], $41::timestamptz[], $42::text[], $43::text[],
+            $44::text[], $45::text[], $46::text[], $47::bigint[], $48::bigint[], $49::text[],
+            $50::text[], $51::text[], $52::bigint[], $53::text[], $54::text[])
+    ), new_log_details AS (
+        INSERT INTO log_details (log_id, detail)
+        SELECT * FROM UNNEST($55::text[], $56::text[])
+    )
+    SELECT 1";
+
+/// Rows waiting to be written, in the order they were written.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    grants: Vec<Grant>,
+    /// `(grant_id, workspace_id, gateway, transaction_id)`.
+    links: Vec<[String; 4]>,
+    events: Vec<Event>,
+    deliveries: Vec<Delivery>,
+    logs: Vec<LogEntry>,
+}
+
+impl Pending {
+    /// A new grant, with its transaction link when it came from a sale.
+    pub(super) fn grant(&mut self, g: &Grant) {
+        if let GrantSource::Gateway {
+            gateway,
+            transaction_id,
+            ..
+        } = &g.source
+        {
+            self.links.push([
+                g.id.to_string(),
+                g.workspace_id.to_string(),
+                gateway.as_str().to_string(),
+                transaction_id.clone(),
+            ]);
+        }
+        self.grants.push(g.clone());
+    }
+
+    pub(super) fn event(&mut self, e: &Event) {
+        self.events.push(e.clone());
+    }
+
+    pub(super) fn delivery(&mut self, d: &Delivery) {
+        self.deliveries.push(d.clone());
+    }
+
+    pub(super) fn log(&mut self, e: &LogEntry) {
+        self.logs.push(e.clone());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.grants.is_empty()
+            && self.links.is_empty()
+            && self.events.is_empty()
+            && self.deliveries.is_empty()
+            && self.logs.is_empty()
+    }
+
+    /// Writes everything held, in one statement, and forgets it.
+    pub(super) async fn flush(&mut self, conn: &mut PgConnection) -> StoreResult<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let Self {
+            grants,
+            links,
+            events,
+            deliveries,
+            logs,
+        } = std::mem::take(self);
+        let texts = |f: &dyn Fn(&Grant) -> Option<String>| grants.iter().map(f).collect::<Vec<_>>();
+        let query = sqlx::query(FLUSH)
+            .bind(grants.iter().map(|g| g.id.to_string()).collect::<Vec<_>>())
+            .bind(
+                grants
+                    .iter()
+                    .map(|g| g.workspace_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                grants
+                    .iter()
+                    .map(|g| g.student_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(texts(&|g| match &g.target {
+                GrantTarget::Product(p) => Some(p.to_string()),
+                GrantTarget::Category(_) => None,
+            }))
+            .bind(texts(&|g| match &g.target {
+                GrantTarget::Product(_) => None,
+                GrantTarget::Category(c) => Some(c.to_string()),
+            }))
+            .bind(
+                grants
+                    .iter()
+                    .map(|g| matches!(g.source, GrantSource::Manual))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(texts(&|g| match &g.source {
+                GrantSource::Gateway { gateway, .. } => Some(gateway.as_str().to_string()),
+                GrantSource::Manual => None,
+            }))
+            .bind(texts(&|g| match &g.source {
+                GrantSource::Gateway { transaction_id, .. } => Some(transaction_id.clone()),
+                GrantSource::Manual => None,
+            }))
+            .bind(texts(&|g| match &g.source {
+                GrantSource::Gateway {
+                    subscription_id, ..
+                } => subscription_id.clone(),
+                GrantSource::Manual => None,
+            }))
+            .bind(grants.iter().map(|g| ms(g.granted_at)).collect::<Vec<_>>())
+            .bind(
+                grants
+                    .iter()
+                    .map(|g| g.expires_at.map(ms))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                grants
+                    .iter()
+                    .map(|g| g.revoked_at.map(ms))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(texts(&|g| g.revoke_reason.clone()));
+        let column = |i: usize| links.iter().map(|l| l[i].clone()).collect::<Vec<_>>();
+        let query = query
+            .bind(column(0))
+            .bind(column(1))
+            .bind(column(2))
+            .bind(column(3));
+        let query = query
+            .bind(events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.workspace_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.payload.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| to_json(&id_strings(&e.product_ids)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| ms(e.created_at)).collect::<Vec<_>>());
+        let d = &deliveries;
+        let query = query
+            .bind(d.iter().map(|d| d.id.to_string()).collect::<Vec<_>>())
+            .bind(
+                d.iter()
+                    .map(|d| d.workspace_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(d.iter().map(|d| d.event_id.to_string()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.event_type.clone()).collect::<Vec<_>>())
+            .bind(
+                d.iter()
+                    .map(|d| d.endpoint_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                d.iter()
+                    .map(|d| d.status.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(d.iter().map(|d| i64::from(d.attempts)).collect::<Vec<_>>())
+            .bind(
+                d.iter()
+                    .map(|d| i64::from(d.cycle_start))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                d.iter()
+                    .map(|d| d.next_attempt_at.map(ms))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(d.iter().map(|d| d.lease_until.map(ms)).collect::<Vec<_>>())
+            .bind(
+                d.iter()
+                    .map(|d| d.last_http_status.map(i64::from))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(d.iter().map(|d| d.last_error.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.log_id.to_string()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| ms(d.created_at)).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| ms(d.updated_at)).collect::<Vec<_>>());
+        let l = &logs;
+        let query = query
+            .bind(l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
+            .bind(
+                l.iter()
+                    .map(|e| e.workspace_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(l.iter().map(|e| ms(e.at)).collect::<Vec<_>>())
+            .bind(
+                l.iter()
+                    .map(|e| e.direction.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                l.iter()
+                    .map(|e| e.gateway.map(|g| g.as_str().to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(l.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+            .bind(l.iter().map(|e| e.email.clone()).collect::<Vec<_>>())
+            .bind(
+                l.iter()
+                    .map(|e| e.status.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                l.iter()
+                    .map(|e| i64::from(e.http_status))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(l.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
+            .bind(
+                l.iter()
+                    .map(|e| e.integration.kind.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                l.iter()
+                    .map(|e| e.integration.id.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                l.iter()
+                    .map(|e| e.integration.name.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(l.iter().map(|e| i64::from(e.attempts)).collect::<Vec<_>>())
+            .bind(l.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
+            .bind(
+                l.iter()
+                    .map(|e| e.reprocess_of.as_ref().map(|id| id.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
+            .bind(l.iter().map(|e| e.detail.to_string()).collect::<Vec<_>>());
+        query.execute(conn).await.map_err(map_err)?;
+        Ok(())
+    }
+}
