@@ -20,17 +20,21 @@ use crate::storage::{
 /// The delivery claim as PostgreSQL runs it (see `CLAIM_RANKED`); public
 /// for the test that checks its plan (`tests/it/counters.rs`).
 #[doc(hidden)]
-pub fn claim_sql() -> String {
-    CLAIM_RANKED
-        .replace("{lock}", "FOR UPDATE SKIP LOCKED")
-        .replace("{leased}", "")
-        .replace(
-            "{candidates}",
-            &format!(
-                "CROSS JOIN LATERAL ({}) d",
-                CLAIM_CANDIDATES.replace("{columns}", "c.id, c.endpoint_id, c.next_attempt_at")
-            ),
-        )
+pub fn claim_sql() -> &'static str {
+    // Built once: the claim runs several times a second.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        CLAIM_RANKED
+            .replace("{lock}", "FOR UPDATE SKIP LOCKED")
+            .replace("{leased}", "")
+            .replace(
+                "{candidates}",
+                &format!(
+                    "CROSS JOIN LATERAL ({}) d",
+                    CLAIM_CANDIDATES.replace("{columns}", "c.id, c.endpoint_id, c.next_attempt_at")
+                ),
+            )
+    });
+    &SQL
 }
 
 async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
@@ -271,7 +275,7 @@ impl OutboundStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let rows = sqlx::query(&claim_sql())
+        let rows = sqlx::query(claim_sql())
             .bind(ms(lease_until))
             .bind(ms(now))
             .bind(i64::from(limit))

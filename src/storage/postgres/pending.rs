@@ -111,200 +111,100 @@ impl Pending {
             return Ok(());
         }
         let Self {
-            grants,
+            grants: g,
             links,
-            events,
-            deliveries,
-            logs,
+            events: e,
+            deliveries: d,
+            logs: l,
         } = std::mem::take(self);
-        let texts = |f: &dyn Fn(&Grant) -> Option<String>| grants.iter().map(f).collect::<Vec<_>>();
-        let query = sqlx::query(FLUSH)
-            .bind(grants.iter().map(|g| g.id.to_string()).collect::<Vec<_>>())
-            .bind(
-                grants
-                    .iter()
-                    .map(|g| g.workspace_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                grants
-                    .iter()
-                    .map(|g| g.student_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(texts(&|g| match &g.target {
-                GrantTarget::Product(p) => Some(p.to_string()),
-                GrantTarget::Category(_) => None,
+        let text = |s: &str| s.to_string();
+        let product = |g: &Grant| match &g.target {
+            GrantTarget::Product(p) => Some(p.to_string()),
+            GrantTarget::Category(_) => None,
+        };
+        let category = |g: &Grant| match &g.target {
+            GrantTarget::Product(_) => None,
+            GrantTarget::Category(c) => Some(c.to_string()),
+        };
+        let sale = |g: &Grant| match &g.source {
+            GrantSource::Gateway {
+                gateway,
+                transaction_id,
+                subscription_id,
+            } => (
+                Some(gateway.as_str().to_string()),
+                Some(transaction_id.clone()),
+                subscription_id.clone(),
+            ),
+            GrantSource::Manual => (None, None, None),
+        };
+        sqlx::query(FLUSH)
+            .bind(col(&g, |g| text(g.id.as_str())))
+            .bind(col(&g, |g| text(g.workspace_id.as_str())))
+            .bind(col(&g, |g| text(g.student_id.as_str())))
+            .bind(col(&g, product))
+            .bind(col(&g, category))
+            .bind(col(&g, |g| matches!(g.source, GrantSource::Manual)))
+            .bind(col(&g, |g| sale(g).0))
+            .bind(col(&g, |g| sale(g).1))
+            .bind(col(&g, |g| sale(g).2))
+            .bind(col(&g, |g| ms(g.granted_at)))
+            .bind(col(&g, |g| g.expires_at.map(ms)))
+            .bind(col(&g, |g| g.revoked_at.map(ms)))
+            .bind(col(&g, |g| g.revoke_reason.clone()))
+            .bind(col(&links, |l| l[0].clone()))
+            .bind(col(&links, |l| l[1].clone()))
+            .bind(col(&links, |l| l[2].clone()))
+            .bind(col(&links, |l| l[3].clone()))
+            .bind(col(&e, |e| text(e.id.as_str())))
+            .bind(col(&e, |e| text(e.workspace_id.as_str())))
+            .bind(col(&e, |e| e.event_type.clone()))
+            .bind(col(&e, |e| e.payload.to_string()))
+            .bind(col(&e, |e| to_json(&id_strings(&e.product_ids))))
+            .bind(col(&e, |e| ms(e.created_at)))
+            .bind(col(&d, |d| text(d.id.as_str())))
+            .bind(col(&d, |d| text(d.workspace_id.as_str())))
+            .bind(col(&d, |d| text(d.event_id.as_str())))
+            .bind(col(&d, |d| d.event_type.clone()))
+            .bind(col(&d, |d| text(d.endpoint_id.as_str())))
+            .bind(col(&d, |d| text(d.status.as_str())))
+            .bind(col(&d, |d| i64::from(d.attempts)))
+            .bind(col(&d, |d| i64::from(d.cycle_start)))
+            .bind(col(&d, |d| d.next_attempt_at.map(ms)))
+            .bind(col(&d, |d| d.lease_until.map(ms)))
+            .bind(col(&d, |d| d.last_http_status.map(i64::from)))
+            .bind(col(&d, |d| d.last_error.clone()))
+            .bind(col(&d, |d| text(d.log_id.as_str())))
+            .bind(col(&d, |d| ms(d.created_at)))
+            .bind(col(&d, |d| ms(d.updated_at)))
+            .bind(col(&l, |l| text(l.id.as_str())))
+            .bind(col(&l, |l| text(l.workspace_id.as_str())))
+            .bind(col(&l, |l| ms(l.at)))
+            .bind(col(&l, |l| text(l.direction.as_str())))
+            .bind(col(&l, |l| l.gateway.map(|g| text(g.as_str()))))
+            .bind(col(&l, |l| l.event_type.clone()))
+            .bind(col(&l, |l| l.email.clone()))
+            .bind(col(&l, |l| text(l.status.as_str())))
+            .bind(col(&l, |l| i64::from(l.http_status)))
+            .bind(col(&l, |l| l.duration_ms))
+            .bind(col(&l, |l| l.integration.kind.clone()))
+            .bind(col(&l, |l| l.integration.id.clone()))
+            .bind(col(&l, |l| l.integration.name.clone()))
+            .bind(col(&l, |l| i64::from(l.attempts)))
+            .bind(col(&l, |l| l.error.clone()))
+            .bind(col(&l, |l| {
+                l.reprocess_of.as_ref().map(|id| text(id.as_str()))
             }))
-            .bind(texts(&|g| match &g.target {
-                GrantTarget::Product(_) => None,
-                GrantTarget::Category(c) => Some(c.to_string()),
-            }))
-            .bind(
-                grants
-                    .iter()
-                    .map(|g| matches!(g.source, GrantSource::Manual))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(texts(&|g| match &g.source {
-                GrantSource::Gateway { gateway, .. } => Some(gateway.as_str().to_string()),
-                GrantSource::Manual => None,
-            }))
-            .bind(texts(&|g| match &g.source {
-                GrantSource::Gateway { transaction_id, .. } => Some(transaction_id.clone()),
-                GrantSource::Manual => None,
-            }))
-            .bind(texts(&|g| match &g.source {
-                GrantSource::Gateway {
-                    subscription_id, ..
-                } => subscription_id.clone(),
-                GrantSource::Manual => None,
-            }))
-            .bind(grants.iter().map(|g| ms(g.granted_at)).collect::<Vec<_>>())
-            .bind(
-                grants
-                    .iter()
-                    .map(|g| g.expires_at.map(ms))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                grants
-                    .iter()
-                    .map(|g| g.revoked_at.map(ms))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(texts(&|g| g.revoke_reason.clone()));
-        let column = |i: usize| links.iter().map(|l| l[i].clone()).collect::<Vec<_>>();
-        let query = query
-            .bind(column(0))
-            .bind(column(1))
-            .bind(column(2))
-            .bind(column(3));
-        let query = query
-            .bind(events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.workspace_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.payload.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| to_json(&id_strings(&e.product_ids)))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|e| ms(e.created_at)).collect::<Vec<_>>());
-        let d = &deliveries;
-        let query = query
-            .bind(d.iter().map(|d| d.id.to_string()).collect::<Vec<_>>())
-            .bind(
-                d.iter()
-                    .map(|d| d.workspace_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(d.iter().map(|d| d.event_id.to_string()).collect::<Vec<_>>())
-            .bind(d.iter().map(|d| d.event_type.clone()).collect::<Vec<_>>())
-            .bind(
-                d.iter()
-                    .map(|d| d.endpoint_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                d.iter()
-                    .map(|d| d.status.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(d.iter().map(|d| i64::from(d.attempts)).collect::<Vec<_>>())
-            .bind(
-                d.iter()
-                    .map(|d| i64::from(d.cycle_start))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                d.iter()
-                    .map(|d| d.next_attempt_at.map(ms))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(d.iter().map(|d| d.lease_until.map(ms)).collect::<Vec<_>>())
-            .bind(
-                d.iter()
-                    .map(|d| d.last_http_status.map(i64::from))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(d.iter().map(|d| d.last_error.clone()).collect::<Vec<_>>())
-            .bind(d.iter().map(|d| d.log_id.to_string()).collect::<Vec<_>>())
-            .bind(d.iter().map(|d| ms(d.created_at)).collect::<Vec<_>>())
-            .bind(d.iter().map(|d| ms(d.updated_at)).collect::<Vec<_>>());
-        let l = &logs;
-        let query = query
-            .bind(l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
-            .bind(
-                l.iter()
-                    .map(|e| e.workspace_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(l.iter().map(|e| ms(e.at)).collect::<Vec<_>>())
-            .bind(
-                l.iter()
-                    .map(|e| e.direction.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                l.iter()
-                    .map(|e| e.gateway.map(|g| g.as_str().to_string()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(l.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
-            .bind(l.iter().map(|e| e.email.clone()).collect::<Vec<_>>())
-            .bind(
-                l.iter()
-                    .map(|e| e.status.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                l.iter()
-                    .map(|e| i64::from(e.http_status))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(l.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
-            .bind(
-                l.iter()
-                    .map(|e| e.integration.kind.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                l.iter()
-                    .map(|e| e.integration.id.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                l.iter()
-                    .map(|e| e.integration.name.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(l.iter().map(|e| i64::from(e.attempts)).collect::<Vec<_>>())
-            .bind(l.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
-            .bind(
-                l.iter()
-                    .map(|e| e.reprocess_of.as_ref().map(|id| id.to_string()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>())
-            .bind(l.iter().map(|e| e.detail.to_string()).collect::<Vec<_>>());
-        query.execute(conn).await.map_err(map_err)?;
+            .bind(col(&l, |l| text(l.id.as_str())))
+            .bind(col(&l, |l| l.detail.to_string()))
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
+}
+
+/// One column of `rows`, as the array `UNNEST` reads.
+fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+    rows.iter().map(f).collect()
 }

@@ -18,17 +18,21 @@ use crate::storage::{
 };
 
 /// The delivery claim as SQLite runs it (see `CLAIM_RANKED`).
-pub(super) fn claim_sql() -> String {
-    CLAIM_RANKED
-        .replace("{lock}", "")
-        .replace("{leased}", "INDEXED BY deliveries_leased")
-        .replace(
-            "{candidates}",
-            &format!(
-                "JOIN deliveries d ON d.id IN ({})",
-                CLAIM_CANDIDATES.replace("{columns}", "c.id")
-            ),
-        )
+pub(super) fn claim_sql() -> &'static str {
+    // Built once: the claim runs several times a second.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        CLAIM_RANKED
+            .replace("{lock}", "")
+            .replace("{leased}", "INDEXED BY deliveries_leased")
+            .replace(
+                "{candidates}",
+                &format!(
+                    "JOIN deliveries d ON d.id IN ({})",
+                    CLAIM_CANDIDATES.replace("{columns}", "c.id")
+                ),
+            )
+    });
+    &SQL
 }
 
 async fn insert_attempts(
@@ -247,7 +251,7 @@ impl OutboundStore for SqliteStore {
         per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(&claim_sql())
+        let rows = sqlx::query(claim_sql())
             .bind(ms(lease_until))
             .bind(ms(now))
             .bind(i64::from(limit))
