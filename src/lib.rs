@@ -20,3 +20,4 @@ pub mod redact;
 pub mod serve;
 pub mod standard_webhooks;
 pub mod storage;
+pub mod ui;

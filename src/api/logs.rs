@@ -178,25 +178,7 @@ async fn reprocess(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let original = state
-        .store
-        .get_log(&ws, &id)
-        .await
-        .map_err(LogsError::from)?;
-    let workspace = state.store.get_workspace(&ws).await?;
-    let ctx = InboundContext {
-        store: state.store.as_ref(),
-        sealer: &state.sealer,
-        outbox: &state.outbox,
-        metrics: Some(&state.metrics),
-        now: state.clock.now(),
-    };
-    let reply = inbound::reprocess(&ctx, &workspace, &original)
-        .await
-        .map_err(|e| match e {
-            ReprocessError::NotReprocessable(why) => ApiError::Validation(why.into()),
-            ReprocessError::Store(e) => e.into(),
-        })?;
+    let reply = run_reprocess(&state, &ws, &id).await?;
     if reply.status != 200 {
         let status =
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -213,8 +195,32 @@ async fn reprocess(
     Ok(Json(out).into_response())
 }
 
+/// Re-runs a stored inbound call (`POST /logs/{id}/reprocess`, and the
+/// admin UI's "Reprocessar"): the reply the call would get now.
+pub async fn run_reprocess(
+    state: &AppState,
+    ws: &WorkspaceId,
+    id: &LogId,
+) -> Result<inbound::InboundReply, ApiError> {
+    let original = state.store.get_log(ws, id).await.map_err(LogsError::from)?;
+    let workspace = state.store.get_workspace(ws).await?;
+    let ctx = InboundContext {
+        store: state.store.as_ref(),
+        sealer: &state.sealer,
+        outbox: &state.outbox,
+        metrics: Some(&state.metrics),
+        now: state.clock.now(),
+    };
+    inbound::reprocess(&ctx, &workspace, &original)
+        .await
+        .map_err(|e| match e {
+            ReprocessError::NotReprocessable(why) => ApiError::Validation(why.into()),
+            ReprocessError::Store(e) => e.into(),
+        })
+}
+
 /// Pages through the filter, one chunk of CSV per page (constant memory).
-fn csv_stream(
+pub fn csv_stream(
     store: std::sync::Arc<dyn Store>,
     ws: WorkspaceId,
     filter: LogFilter,

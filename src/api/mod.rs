@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .split_for_parts();
     router
+        .merge(crate::ui::router(state.clone()))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(Extension(Arc::new(doc)))

@@ -32,7 +32,7 @@ async fn get_workspace(
 ) -> Result<Json<WorkspaceOut>, ApiError> {
     let w = state.store.get_workspace(&ws).await?;
     Ok(Json(WorkspaceOut {
-        global_inbound_url: format!("{}/in/{}", state.config.public_url, w.public_id),
+        global_inbound_url: crate::inbound::url::global_url(&state.config.public_url, &w.public_id),
         id: w.id,
         name: w.name,
         public_id: w.public_id,

@@ -20,6 +20,12 @@ pub fn public_url(base: &str, public_id: &str, slug: &str, gateway: GatewayKind)
     format!("{base}/in/{public_id}/{slug}?gateway={gateway}")
 }
 
+/// The workspace's global inbound URL: any gateway, detected or named
+/// with `?gateway=`.
+pub fn global_url(base: &str, public_id: &str) -> String {
+    format!("{base}/in/{public_id}")
+}
+
 /// `Curso Básico de Excel!` → `curso-basico-de-excel`.
 pub fn slugify(name: &str) -> String {
     let ascii = deunicode::deunicode(name).to_lowercase();

@@ -72,6 +72,30 @@ pub trait WorkspaceStore: Send + Sync {
     async fn list_api_keys(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<ApiKey>>;
     /// Deletes a named key; the bootstrap key cannot be deleted (`NotFound`).
     async fn delete_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId) -> StoreResult<()>;
+    /// Stores an admin UI session (and drops the ones expired at its start).
+    async fn insert_ui_session(&self, session: &UiSession) -> StoreResult<()>;
+    /// The session with this id, if it has not expired at `now` and the key
+    /// that opened it still exists with the same token.
+    async fn ui_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<UiSession>>;
+    /// Ends a session (logout); ending one that is gone is not an error.
+    async fn delete_ui_session(&self, id: &str) -> StoreResult<()>;
+}
+
+/// A live session: not expired, and its key still there with the same token.
+pub(crate) const UI_SESSION: &str = "SELECT s.* FROM ui_sessions s
+     JOIN api_keys k ON k.id = s.api_key_id AND k.token_hash = s.token_hash
+     WHERE s.id = $1 AND s.expires_at > $2";
+
+/// An admin UI session (`src/ui/session.rs`): `id` is the SHA-256 of the
+/// cookie's value, `token_hash` the hash of the key's token at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub api_key_id: ApiKeyId,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Products and categories.

@@ -102,6 +102,17 @@ pub fn api_key(r: &impl RowRead) -> StoreResult<ApiKey> {
     })
 }
 
+pub fn ui_session(r: &impl RowRead) -> StoreResult<crate::storage::UiSession> {
+    Ok(crate::storage::UiSession {
+        id: r.text("id")?,
+        workspace_id: id(r, "workspace_id", WorkspaceId::parse)?,
+        api_key_id: id(r, "api_key_id", ApiKeyId::parse)?,
+        token_hash: r.text("token_hash")?,
+        created_at: r.time("created_at")?,
+        expires_at: r.time("expires_at")?,
+    })
+}
+
 pub fn gateway_key(r: &impl RowRead) -> StoreResult<GatewayKey> {
     Ok(GatewayKey {
         id: id(r, "id", KeyId::parse)?,

@@ -25,3 +25,4 @@ mod sources;
 mod storage_story;
 mod stripe;
 mod students;
+mod ui;

@@ -1,6 +1,7 @@
 //! SQLite: workspaces, API keys, products, categories, inbound URLs and gateway keys.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqliteConnection};
 
 use super::{col, map_err, ms, parse_id, SqliteStore};
@@ -8,7 +9,8 @@ use crate::ids::{ApiKeyId, CategoryId, InboundUrlId, KeyId, ProductId, Workspace
 use crate::model::{ApiKey, Category, GatewayKey, GatewayKind, InboundUrl, Product, Workspace};
 use crate::storage::rows::{self, to_json};
 use crate::storage::{
-    CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, WorkspaceStore,
+    CatalogStore, InboundUrlStore, KeyStore, Page, StoreError, StoreResult, UiSession,
+    WorkspaceStore, UI_SESSION,
 };
 
 #[async_trait]
@@ -128,6 +130,47 @@ impl WorkspaceStore for SqliteStore {
         .await
         .map_err(map_err)?;
         ensure_changed(result).await
+    }
+
+    async fn insert_ui_session(&self, s: &UiSession) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ui_sessions WHERE expires_at < $1")
+            .bind(ms(s.created_at))
+            .execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO ui_sessions (id, workspace_id, api_key_id, token_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(s.workspace_id.as_str())
+        .bind(s.api_key_id.as_str())
+        .bind(&s.token_hash)
+        .bind(ms(s.created_at))
+        .bind(ms(s.expires_at))
+        .execute(&mut *self.write_conn().await?)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn ui_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<UiSession>> {
+        let row = sqlx::query(UI_SESSION)
+            .bind(id)
+            .bind(ms(now))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::ui_session).transpose()
+    }
+
+    async fn delete_ui_session(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ui_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 
