@@ -139,13 +139,54 @@ pub fn router(state: AppState) -> axum::Router {
     // health), once; here it would be once per call, at `error`.
     let trace = tower_http::trace::TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         })
         .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
     let limit = state.config.request_timeout;
     crate::api::router(state)
         .layer(axum::middleware::from_fn_with_state(limit, bounded))
         .layer(trace)
+        .layer(axum::middleware::from_fn(request_id))
+}
+
+/// The header that names a call: kept from the client when it is a sane
+/// token (a proxy's or a gateway's own id), made here otherwise.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Whether a client's request id is kept: 1 to 64 of `[A-Za-z0-9._-]`.
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Gives every call a request id before anything else sees it: it is in
+/// the request's headers (so the inbound log entry records it with the
+/// call), in the `http` span of every log line, and in the answer's
+/// `X-Request-Id`.
+async fn request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_sane_request_id(id))
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| ulid::Ulid::new().to_string().to_ascii_lowercase());
+    let value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"));
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
 }
 
 /// Answers `408` to a call that has not been answered within

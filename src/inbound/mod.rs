@@ -819,7 +819,13 @@ fn request_detail(call: &InboundCall, trace: &Trace) -> Value {
         Ok(b) => Value::String(r.body(b)),
         Err(_) => Value::Null,
     };
+    let request_id = call
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(crate::app::REQUEST_ID))
+        .map(|(_, v)| v.as_str());
     json!({
+        "request_id": request_id,
         "method": "POST",
         "path": call.path,
         "client_ip": call.client_ip,

@@ -20,6 +20,7 @@ mod ledger_order;
 mod logs;
 mod outbound;
 mod properties;
+mod request_id;
 mod slow_clients;
 mod sources;
 mod storage_story;
