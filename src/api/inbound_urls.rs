@@ -1,4 +1,17 @@
 //! `/inbound-urls` (Entrada): where each gateway posts, and what it grants.
+//!
+//! `POST /inbound-urls/{id}/dry-run` takes a would-be call,
+//! `{"payload": "<raw body>", "content_type": "application/json", "headers":
+//! {"X-HOTMART-HOTTOK": "…"}, "query": "signature=…"}` (all but `payload`
+//! optional; without `content_type`, JSON if the payload parses as JSON,
+//! else a form), and answers `200` with what it would do ([`DryRunOut`]:
+//! `outcome`, `http_status`, `message`, `gateway`, `proof {passed, reason}`,
+//! `event`, `student`, `effects [{action, product_id|category_id, name,
+//! until}]`, `event_types`, `outbound [{event_type, endpoint_id,
+//! endpoint_name}]`) even when the proof fails; it stores and sends nothing
+//! (`inbound::dry_run`). `404` for an unknown URL, `422` for bad input.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,8 +24,13 @@ use utoipa_axum::routes;
 use super::extract::{double_option, Json, ListOut, ListParams, Query, Ws};
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::ids::{CategoryId, InboundUrlId, ProductId, WorkspaceId};
+use crate::ids::{
+    CategoryId, EndpointId, GrantId, InboundUrlId, KeyId, ProductId, StudentId, WorkspaceId,
+};
+use crate::inbound::dry_run::{self, DryRunCall, DryRunReport};
+use crate::inbound::normalize::NormalizedEvent;
 use crate::inbound::url::{self, InboundUrlPatch as Patch, NewInboundUrl};
+use crate::inbound::ReadContext;
 use crate::model::{GatewayKind, InboundUrl};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             update_inbound_url,
             delete_inbound_url
         ))
+        .routes(routes!(dry_run_inbound_url))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -194,4 +213,180 @@ async fn delete_inbound_url(
 ) -> Result<StatusCode, ApiError> {
     url::delete_inbound_url(state.store.as_ref(), &ws, &parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A would-be call to the inbound URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunIn {
+    /// The raw body, exactly as the gateway would send it.
+    pub payload: String,
+    /// Default: `application/json` when `payload` parses as JSON, else
+    /// `application/x-www-form-urlencoded`.
+    pub content_type: Option<String>,
+    /// Request headers by name, such as the gateway's signature header.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The query string (`signature=…&a=b`), with or without its `?`.
+    pub query: Option<String>,
+}
+
+impl DryRunIn {
+    /// The call as plain data; `422` for a header no HTTP request could carry.
+    fn into_call(self) -> Result<DryRunCall, ApiError> {
+        for (name, value) in &self.headers {
+            let name_ok = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+            let value_ok =
+                axum::http::HeaderValue::from_str(value).is_ok_and(|v| v.to_str().is_ok());
+            if !name_ok || !value_ok {
+                return Err(ApiError::Validation(format!(
+                    "headers: {name:?} is not a valid HTTP header name and visible ASCII value"
+                )));
+            }
+        }
+        let query = self.query.unwrap_or_default();
+        let query = query.strip_prefix('?').unwrap_or(&query);
+        Ok(DryRunCall {
+            body: bytes::Bytes::from(self.payload),
+            content_type: self.content_type,
+            headers: self.headers.into_iter().collect(),
+            query: form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        })
+    }
+}
+
+/// What the call would do; nothing of it was stored or sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunOut {
+    /// `would_apply`, `duplicate`, `ignored`, `would_wait_for_buyer`,
+    /// `proof_failed`, `unrecognized`, `inactive_url` or `rejected`.
+    pub outcome: String,
+    /// What the inbound URL would answer.
+    pub http_status: u16,
+    /// Why, when nothing would be applied (also why `gateway` is null).
+    pub message: Option<String>,
+    /// The gateway the call is read as; null when it was not reached.
+    pub gateway: Option<GatewayKind>,
+    /// Null when the call stopped before its proof (a deactivated URL, an unreadable body).
+    pub proof: Option<ProofOut>,
+    /// The normalized event; null when the call stopped before it.
+    pub event: Option<NormalizedEvent>,
+    /// The buyer the ledger would act for, when it would act.
+    pub student: Option<StudentPreviewOut>,
+    pub effects: Vec<EffectOut>,
+    /// Every outbound event that would be written, in order.
+    pub event_types: Vec<String>,
+    /// The deliveries they would queue: one per subscribed, enabled endpoint.
+    pub outbound: Vec<OutboundOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProofOut {
+    pub passed: bool,
+    pub reason: String,
+    pub key_id: Option<KeyId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentPreviewOut {
+    pub email: String,
+    /// Null for a student who would be created.
+    pub student_id: Option<StudentId>,
+    pub is_new: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EffectOut {
+    /// `grant`, `extend`, `revoke`, `end` (a canceled subscription's grant
+    /// ends at `until`) or `none` (`reason` says why nothing is granted).
+    pub action: String,
+    pub product_id: Option<ProductId>,
+    pub category_id: Option<CategoryId>,
+    /// The product's or category's name.
+    pub name: Option<String>,
+    /// When access would end: null for lifetime access; now for a revoke.
+    pub until: Option<DateTime<Utc>>,
+    /// The existing grant changed; null for a new grant.
+    pub grant_id: Option<GrantId>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboundOut {
+    pub event_type: String,
+    pub endpoint_id: EndpointId,
+    pub endpoint_name: String,
+}
+
+impl From<DryRunReport> for DryRunOut {
+    fn from(r: DryRunReport) -> Self {
+        Self {
+            outcome: r.outcome.as_str().to_string(),
+            http_status: r.http_status,
+            message: r.message,
+            gateway: r.gateway,
+            proof: r.proof.map(|p| ProofOut {
+                passed: p.passed,
+                reason: p.reason,
+                key_id: p.key_id,
+            }),
+            event: r.event,
+            student: r.student.map(|s| StudentPreviewOut {
+                email: s.email,
+                student_id: s.student_id,
+                is_new: s.is_new,
+            }),
+            effects: r
+                .effects
+                .into_iter()
+                .map(|e| EffectOut {
+                    action: e.action.as_str().to_string(),
+                    product_id: e.product_id,
+                    category_id: e.category_id,
+                    name: e.name,
+                    until: e.until,
+                    grant_id: e.grant_id,
+                    reason: e.reason,
+                })
+                .collect(),
+            event_types: r.event_types,
+            outbound: r
+                .outbound
+                .into_iter()
+                .map(|d| OutboundOut {
+                    event_type: d.event_type,
+                    endpoint_id: d.endpoint_id,
+                    endpoint_name: d.endpoint_name,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a call to this inbound URL would do, with today's keys and
+/// mappings; stores and sends nothing. A failed proof is a result (`200`).
+#[utoipa::path(post, path = "/inbound-urls/{id}/dry-run", tag = "inbound", request_body = DryRunIn,
+    responses((status = 200, body = DryRunOut, description = "what the call would do; nothing was stored or sent"),
+        (status = 400, body = ErrorBody, description = "the request is not valid JSON"),
+        (status = 401, body = ErrorBody, description = "missing or wrong token"),
+        (status = 404, body = ErrorBody, description = "no inbound URL with this id"),
+        (status = 415, body = ErrorBody, description = "the request is not application/json"),
+        (status = 422, body = ErrorBody, description = "the request does not have the shape of DryRunIn")))]
+async fn dry_run_inbound_url(
+    State(state): State<AppState>,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(b): Json<DryRunIn>,
+) -> Result<Json<DryRunOut>, ApiError> {
+    let u = url::get_inbound_url(state.store.as_ref(), &ws, &parse_id(&id)?).await?;
+    let workspace = state.store.get_workspace(&ws).await?;
+    let ctx = ReadContext {
+        store: state.store.as_ref(),
+        sealer: &state.sealer,
+        now: state.clock.now(),
+    };
+    let report = dry_run::dry_run(&ctx, &workspace, &u, b.into_call()?).await?;
+    Ok(Json(report.into()))
 }

@@ -47,7 +47,7 @@ pub struct Apis {
 /// (no buyer id, or the proving key has no API key): then the event goes on
 /// to be ignored for want of an e-mail, as before.
 pub(super) async fn needed(
-    ctx: &InboundContext<'_>,
+    ctx: &super::ReadContext<'_>,
     trace: &Trace,
     ws: &WorkspaceId,
     event: &NormalizedEvent,

@@ -2,9 +2,11 @@
 //! data, finds the workspace and inbound URL, reads and verifies the body
 //! with the gateway's adapter, normalizes it, and applies it to the ledger;
 //! the event record, its effects and the call's log entry commit in one
-//! transaction before the reply is sent. `receive.rs` is the HTTP side.
+//! transaction before the reply is sent. `receive.rs` is the HTTP side;
+//! `dry_run.rs` runs the same steps on a would-be call and writes nothing.
 
 pub mod access;
+pub mod dry_run;
 pub mod gateways;
 pub mod lookup;
 pub mod normalize;
@@ -26,12 +28,12 @@ use crate::keys::{self, Sealer};
 use crate::model::{
     Direction, GatewayKind, InboundUrl, Integration, LogEntry, LogStatus, Workspace,
 };
-use crate::outbound::event::{enqueue, purchase_event};
+use crate::outbound::event::{enqueue, purchase_event, Fanout};
 use crate::outbound::Outbox;
 use crate::redact::Redactor;
-use crate::storage::{ProcessedEvent, Store, StoreError};
-use access::{Effect, Targets};
-use gateways::Normalized;
+use crate::storage::{LedgerTx, ProcessedEvent, Store, StoreError, StoreResult};
+use access::{Applied, Targets};
+use gateways::{GatewayAdapter, Normalized};
 use normalize::NormalizedEvent;
 use request::{BodyKind, InboundRequest, Payload};
 use verify::VerifyError;
@@ -46,6 +48,25 @@ pub struct InboundContext<'a> {
     pub outbox: &'a Outbox,
     /// Counters for `/metrics` (absent in tools that run the pipeline alone).
     pub metrics: Option<&'a crate::metrics::Metrics>,
+    pub now: DateTime<Utc>,
+}
+
+impl InboundContext<'_> {
+    /// What deciding about a call reads.
+    fn reads(&self) -> ReadContext<'_> {
+        ReadContext {
+            store: self.store,
+            sealer: self.sealer,
+            now: self.now,
+        }
+    }
+}
+
+/// What deciding about a call reads: the store (only reads), the sealer
+/// that opens the gateway keys, and the time. The dry run has only this.
+pub struct ReadContext<'a> {
+    pub store: &'a dyn Store,
+    pub sealer: &'a Sealer,
     pub now: DateTime<Utc>,
 }
 
@@ -120,7 +141,7 @@ struct Trace {
     verification: Value,
     event: Option<NormalizedEvent>,
     native_event: Option<String>,
-    effects: Vec<Effect>,
+    effects: Vec<access::Effect>,
     /// Set when this call is a reprocess of an earlier entry.
     reprocess_of: Option<LogId>,
     /// The key that proved the call (for a reprocess, the first call's).
@@ -263,8 +284,27 @@ async fn rerun(
     original: &crate::model::LogEntry,
     resolved: Option<normalize::Customer>,
 ) -> Result<InboundReply, ReprocessError> {
+    let (call, gateway) = stored_call(workspace, original)?;
+    let mut trace = reprocess_trace(workspace, original, gateway);
+    trace.resolved = resolved;
+    let url = stored_url(ctx.store, workspace, original).await;
+    let outcome = match reread(&call, gateway) {
+        Ok(proved) => {
+            normalize_and_apply(ctx, &call, &mut trace, workspace, url.as_ref(), &proved).await
+        }
+        Err(outcome) => Ok(outcome),
+    };
+    Ok(finish(ctx, &call, &trace, outcome).await)
+}
+
+/// The call a log entry stored, to run again: only an inbound call that
+/// proved authentic, with its request (redacted) and gateway.
+fn stored_call(
+    workspace: &Workspace,
+    original: &LogEntry,
+) -> Result<(InboundCall, GatewayKind), ReprocessError> {
     let d = &original.detail;
-    if original.direction != crate::model::Direction::In {
+    if original.direction != Direction::In {
         return Err(ReprocessError::NotReprocessable(
             "only inbound calls can be reprocessed",
         ));
@@ -301,26 +341,37 @@ async fn rerun(
         started: std::time::Instant::now(),
         client_ip: None,
     };
+    Ok((call, gateway))
+}
+
+/// A reprocess's trace: linked to the entry it re-runs, proved as that
+/// entry was (its proof was checked when it arrived; the stored copy is redacted).
+fn reprocess_trace(workspace: &Workspace, original: &LogEntry, gateway: GatewayKind) -> Trace {
+    let d = &original.detail;
     let mut trace = new_trace();
     trace.workspace = Some(workspace.id.clone());
     trace.integration = original.integration.clone();
     trace.gateway = Some(gateway);
     trace.reprocess_of = Some(original.id.clone());
     trace.key_id = proving_key(&d["verification"]);
-    trace.resolved = resolved;
     trace.verification =
         json!({"result": "verified", "reprocess_of": original.id, "original": d["verification"]});
-    let url = match original
+    trace
+}
+
+/// The inbound URL a logged call came to, as it is configured today
+/// (`None` for the global URL, or a URL deleted since).
+async fn stored_url(
+    store: &dyn Store,
+    workspace: &Workspace,
+    original: &LogEntry,
+) -> Option<InboundUrl> {
+    let id = original
         .integration
         .id
         .as_deref()
-        .and_then(crate::ids::InboundUrlId::parse)
-    {
-        Some(id) => ctx.store.get_inbound_url(&workspace.id, &id).await.ok(),
-        None => None,
-    };
-    let outcome = renormalize(ctx, &call, &mut trace, workspace, url.as_ref(), gateway).await;
-    Ok(finish(ctx, &call, &trace, outcome).await)
+        .and_then(crate::ids::InboundUrlId::parse)?;
+    store.get_inbound_url(&workspace.id, &id).await.ok()
 }
 
 /// The key that proved a call, from its log entry's `verification` (a
@@ -336,14 +387,8 @@ fn proving_key(verification: &Value) -> Option<KeyId> {
     None
 }
 
-async fn renormalize(
-    ctx: &InboundContext<'_>,
-    call: &InboundCall,
-    trace: &mut Trace,
-    workspace: &Workspace,
-    url: Option<&InboundUrl>,
-    gateway: GatewayKind,
-) -> Result<Outcome, StoreError> {
+/// Parses a stored call's body again, for its gateway's adapter; `Err` is the answer.
+fn reread(call: &InboundCall, gateway: GatewayKind) -> Result<Proved, Outcome> {
     let body = call.body.clone().unwrap_or_default();
     let content_type = call
         .headers
@@ -353,27 +398,19 @@ async fn renormalize(
     let kind = content_type
         .and_then(BodyKind::from_content_type)
         .unwrap_or_else(|| BodyKind::sniff(&body));
-    let payload = match Payload::parse(kind, &body) {
-        Ok(p) => p,
-        Err(e) => return Ok(reject(400, "bad_request", e.to_string())),
-    };
+    let payload =
+        Payload::parse(kind, &body).map_err(|e| reject(400, "bad_request", e.to_string()))?;
     let request = InboundRequest {
         headers: call.headers.clone(),
         query: call.query.clone(),
         body,
         kind,
     };
-    normalize_and_apply(
-        ctx,
-        call,
-        trace,
-        workspace,
-        url,
-        gateways::adapter(gateway),
-        &request,
-        &payload,
-    )
-    .await
+    Ok(Proved {
+        request,
+        payload,
+        adapter: gateways::adapter(gateway),
+    })
 }
 
 fn reply_for(outcome: &Outcome, log_id: &LogId) -> InboundReply {
@@ -445,27 +482,57 @@ async fn process(
             }
         }
         if !url.is_enabled {
-            return Ok(Outcome::Rejected(Rejection {
-                status: 503,
-                code: "suspended",
-                message: "this inbound URL is deactivated; retry later".into(),
-                retry_after_secs: Some(SUSPENDED_RETRY_SECS),
-            }));
+            return Ok(suspended());
         }
     }
-    let keys = match keys::plain_keys(ctx.store, ctx.sealer, &workspace.id).await {
+    let proved = match prove(&ctx.reads(), &workspace.id, call, url.as_ref(), trace).await? {
+        Ok(proved) => proved,
+        Err(outcome) => return Ok(outcome),
+    };
+    normalize_and_apply(ctx, call, trace, &workspace, url.as_ref(), &proved).await
+}
+
+/// The answer of a deactivated inbound URL: `503`, so the gateway retries later.
+fn suspended() -> Outcome {
+    Outcome::Rejected(Rejection {
+        status: 503,
+        code: "suspended",
+        message: "this inbound URL is deactivated; retry later".into(),
+        retry_after_secs: Some(SUSPENDED_RETRY_SECS),
+    })
+}
+
+/// A request that proved authentic (or, reprocessed, did when it arrived),
+/// parsed for its gateway's adapter.
+struct Proved {
+    request: InboundRequest,
+    payload: Payload,
+    adapter: &'static dyn GatewayAdapter,
+}
+
+/// Reads the call and proves it with the workspace's keys of its gateway,
+/// noting the gateway, the redactor and the verification in `trace`. The
+/// inner `Err` is the answer instead (unreadable, undetected, unproven).
+async fn prove(
+    ctx: &ReadContext<'_>,
+    ws: &WorkspaceId,
+    call: &InboundCall,
+    url: Option<&InboundUrl>,
+    trace: &mut Trace,
+) -> StoreResult<Result<Proved, Outcome>> {
+    let keys = match keys::plain_keys(ctx.store, ctx.sealer, ws).await {
         Ok(keys) => keys,
         Err(keys::KeyError::Store(e)) => return Err(e),
         Err(e) => {
             tracing::error!(error = %e, "cannot read gateway keys");
-            return Ok(reject(500, "internal", "gateway keys cannot be read"));
+            return Ok(Err(reject(500, "internal", "gateway keys cannot be read")));
         }
     };
     // Every key is masked wherever it appears in what we store, even in bodies we cannot parse.
     trace.redactor = Redactor::new(keys.iter().map(|k| k.secret.clone()));
-    let (request, payload, gateway) = match read_request(call, url.as_ref()) {
+    let (request, payload, gateway) = match read_request(call, url) {
         Ok(read) => read,
-        Err(outcome) => return Ok(outcome),
+        Err(outcome) => return Ok(Err(outcome)),
     };
     trace.gateway = Some(gateway);
     let adapter = gateways::adapter(gateway);
@@ -482,40 +549,40 @@ async fn process(
         Ok(id) => id,
         Err(e) => {
             trace.verification = json!({"result": "failed", "error": e.to_string()});
-            return Ok(reject(401, "unauthorized", e.to_string()));
+            return Ok(Err(reject(401, "unauthorized", e.to_string())));
         }
     };
     trace.verification = json!({"result": "verified", "key_id": key_id});
     trace.key_id = Some(key_id);
-    normalize_and_apply(
-        ctx,
-        call,
-        trace,
-        &workspace,
-        url.as_ref(),
+    Ok(Ok(Proved {
+        request,
+        payload,
         adapter,
-        &request,
-        &payload,
-    )
-    .await
+    }))
 }
 
 /// Normalizes an authentic request and applies it (or says why it is ignored).
-#[allow(clippy::too_many_arguments)] // the call, its trace, and what it was resolved to
 async fn normalize_and_apply(
     ctx: &InboundContext<'_>,
     call: &InboundCall,
     trace: &mut Trace,
     workspace: &Workspace,
     url: Option<&InboundUrl>,
-    adapter: &dyn gateways::GatewayAdapter,
-    request: &InboundRequest,
-    payload: &Payload,
+    proved: &Proved,
 ) -> Result<Outcome, StoreError> {
-    match adapter.normalize(request, payload) {
+    match normalize(trace, proved) {
+        Ok(event) => apply_event(ctx, call, trace, workspace, url, event).await,
+        Err(outcome) => Ok(outcome),
+    }
+}
+
+/// The adapter's canonical event (noted in `trace`), with the buyer filled
+/// in when the gateway's API told who they are (`lookup`); `Err`: ignored.
+fn normalize(trace: &mut Trace, proved: &Proved) -> Result<NormalizedEvent, Outcome> {
+    match proved.adapter.normalize(&proved.request, &proved.payload) {
         Normalized::Ignored(ignored) => {
             trace.native_event = ignored.native_event;
-            Ok(Outcome::Ignored {
+            Err(Outcome::Ignored {
                 reason: ignored.reason,
                 is_ack: ignored.is_ack,
             })
@@ -524,7 +591,8 @@ async fn normalize_and_apply(
             if let Some(buyer) = trace.resolved.clone() {
                 lookup::fill_customer(&mut event.customer, buyer);
             }
-            apply_event(ctx, call, trace, workspace, url, *event).await
+            trace.event = Some((*event).clone());
+            Ok(*event)
         }
     }
 }
@@ -644,53 +712,137 @@ async fn apply_event(
     event: NormalizedEvent,
 ) -> Result<Outcome, StoreError> {
     let ws = &workspace.id;
-    trace.event = Some(event.clone());
+    let (email, targets) = match admit(&ctx.reads(), trace, ws, url, &event).await? {
+        Admission::Ready { email, targets } => (email, targets),
+        Admission::Wait(lookup) => return store_pending(ctx, call, trace, lookup).await,
+        Admission::Answer(outcome) => return Ok(outcome),
+    };
+    let request = request_detail(call, trace);
+    let claim = processed_event(ws, &event, call, &trace.log_id, ctx.now);
+    let mut tx = ctx.store.begin().await?;
+    let fanout = ctx.outbox.fanout(ctx.now);
+    let applied = apply_in(
+        tx.as_mut(),
+        &claim,
+        &event,
+        email.as_ref(),
+        &targets,
+        fanout,
+    )
+    .await?;
+    let outcome = match applied {
+        Some(applied) => {
+            trace.effects = applied.effects;
+            Outcome::Processed
+        }
+        None => Outcome::Duplicate,
+    };
+    let reply = reply_for(&outcome, &trace.log_id);
+    if let Some(entry) = log_entry(call, trace, request, &outcome, &reply, ctx.now) {
+        tx.insert_log(&entry).await?;
+    }
+    tx.commit().await?;
+    ctx.outbox.wake();
+    Ok(outcome)
+}
+
+/// Whether an authentic event can go to the ledger, and with what.
+enum Admission {
+    /// The buyer's e-mail (if valid) and what the event grants or concerns.
+    Ready {
+        email: Option<Email>,
+        targets: Targets,
+    },
+    /// A granting event that names only the buyer's id: it waits for them.
+    Wait(crate::model::CustomerLookup),
+    /// It cannot be applied; the answer says why.
+    Answer(Outcome),
+}
+
+/// DESIGN.md § Inbound: a granting event needs a buyer, a transaction and
+/// something to grant; an authentic one that lacks them is ignored (and can
+/// be reprocessed once the mapping is fixed). Reads only.
+async fn admit(
+    ctx: &ReadContext<'_>,
+    trace: &Trace,
+    ws: &WorkspaceId,
+    url: Option<&InboundUrl>,
+    event: &NormalizedEvent,
+) -> StoreResult<Admission> {
     let email = event.customer.email.as_deref().map(Email::parse);
-    let mut targets = Targets::default();
+    let ignored = |reason: String| {
+        Admission::Answer(Outcome::Ignored {
+            reason,
+            is_ack: false,
+        })
+    };
     if access::grants_access(event.status) && email.is_none() {
-        if let Some(lookup) = lookup::needed(ctx, trace, ws, &event).await? {
-            return store_pending(ctx, call, trace, lookup).await;
+        if let Some(lookup) = lookup::needed(ctx, trace, ws, event).await? {
+            return Ok(Admission::Wait(lookup));
         }
     }
-    if access::grants_access(event.status) {
-        let email_ok = matches!(email, Some(Ok(_)));
-        if !email_ok {
-            let why = match &email {
-                Some(Err(e)) => e.clone(),
-                _ => "the event has no buyer e-mail".into(),
-            };
-            return Ok(Outcome::Ignored {
-                reason: why,
-                is_ack: false,
-            });
+    let grants = access::grants_access(event.status);
+    if grants {
+        match &email {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Ok(ignored(e.clone())),
+            None => return Ok(ignored("the event has no buyer e-mail".into())),
         }
         if event.transaction_id.is_none() {
-            return Ok(Outcome::Ignored {
-                reason: "the event has no transaction id".into(),
-                is_ack: false,
-            });
-        }
-        targets = targets_for(ctx.store, ws, url, &event).await?;
-        if targets.is_empty() {
-            let product = event
-                .product
-                .as_ref()
-                .map_or("(none)".to_string(), |p| p.id.clone());
-            return Ok(Outcome::Ignored {
-                reason: format!(
-                    "no product is mapped to {} product {product}; add it to a product's external_ids or to the inbound URL, then reprocess",
-                    event.gateway
-                ),
-                is_ack: false,
-            });
+            return Ok(ignored("the event has no transaction id".into()));
         }
     }
-    if targets.is_empty() {
-        targets = targets_for(ctx.store, ws, url, &event).await?;
+    let targets = targets_for(ctx.store, ws, url, event).await?;
+    if grants && targets.is_empty() {
+        let product = event
+            .product
+            .as_ref()
+            .map_or("(none)".to_string(), |p| p.id.clone());
+        return Ok(ignored(format!(
+            "no product is mapped to {} product {product}; add it to a product's external_ids or to the inbound URL, then reprocess",
+            event.gateway
+        )));
     }
-    let email = email.and_then(Result::ok);
-    let request = request_detail(call, trace);
-    let mut tx = ctx.store.begin().await?;
+    Ok(Admission::Ready {
+        email: email.and_then(Result::ok),
+        targets,
+    })
+}
+
+/// The record that claims an event once: its dedupe key and the call's log entry.
+fn processed_event(
+    ws: &WorkspaceId,
+    event: &NormalizedEvent,
+    call: &InboundCall,
+    log_id: &LogId,
+    now: DateTime<Utc>,
+) -> ProcessedEvent {
+    ProcessedEvent {
+        workspace_id: ws.clone(),
+        gateway: event.gateway,
+        reference: reference(event, &call.body),
+        status: event.status,
+        transaction_id: event.transaction_id.clone(),
+        subscription_id: event.subscription_id.clone(),
+        log_id: log_id.clone(),
+        processed_at: now,
+    }
+}
+
+/// Applies an admitted event in `tx`: takes its sale's lock, claims it,
+/// applies it to the access ledger and enqueues its outbound events. The
+/// real call and the dry run share this (the dry run's `tx` writes
+/// nothing). `None`: the event was processed before, nothing was applied.
+/// The [`Applied`] events are the ones enqueued after the purchase event.
+async fn apply_in(
+    tx: &mut dyn LedgerTx,
+    claim: &ProcessedEvent,
+    event: &NormalizedEvent,
+    email: Option<&Email>,
+    targets: &Targets,
+    fanout: Fanout<'_>,
+) -> StoreResult<Option<Applied>> {
+    let ws = &claim.workspace_id;
     // Events about one sale are applied one at a time (issue 15): the lock
     // comes before anything is read, so this sees what the last one wrote.
     let keys = access::sale_keys(
@@ -700,45 +852,19 @@ async fn apply_event(
         event.subscription_id.as_deref(),
     );
     tx.lock_keys(&keys).await?;
-    let claimed = tx
-        .claim_event(&ProcessedEvent {
-            workspace_id: ws.clone(),
-            gateway: event.gateway,
-            reference: reference(&event, &call.body),
-            status: event.status,
-            transaction_id: event.transaction_id.clone(),
-            subscription_id: event.subscription_id.clone(),
-            log_id: trace.log_id.clone(),
-            processed_at: ctx.now,
-        })
-        .await?;
-    let outcome = if claimed {
-        let applied =
-            access::apply(tx.as_mut(), ws, &event, email.as_ref(), &targets, ctx.now).await?;
-        let mut products = targets.products.clone();
-        let members = tx.category_products(ws, &targets.categories).await?;
-        products.extend(members.into_iter().map(|(_, p)| p));
-        products.sort();
-        products.dedup();
-        let mut drafts = vec![purchase_event(
-            &event,
-            applied.student_id.as_ref(),
-            products,
-        )];
-        drafts.extend(applied.events);
-        enqueue(tx.as_mut(), ws, drafts, ctx.outbox.fanout(ctx.now)).await?;
-        trace.effects = applied.effects;
-        Outcome::Processed
-    } else {
-        Outcome::Duplicate
-    };
-    let reply = reply_for(&outcome, &trace.log_id);
-    if let Some(entry) = log_entry(call, trace, request, &outcome, &reply, ctx.now) {
-        tx.insert_log(&entry).await?;
+    if !tx.claim_event(claim).await? {
+        return Ok(None);
     }
-    tx.commit().await?;
-    ctx.outbox.wake();
-    Ok(outcome)
+    let applied = access::apply(tx, ws, event, email, targets, fanout.now).await?;
+    let mut products = targets.products.clone();
+    let members = tx.category_products(ws, &targets.categories).await?;
+    products.extend(members.into_iter().map(|(_, p)| p));
+    products.sort();
+    products.dedup();
+    let mut drafts = vec![purchase_event(event, applied.student_id.as_ref(), products)];
+    drafts.extend(applied.events.iter().cloned());
+    enqueue(tx, ws, drafts, fanout).await?;
+    Ok(Some(applied))
 }
 
 /// Stores a call that waits for its buyer with its log entry, in one

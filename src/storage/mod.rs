@@ -313,6 +313,37 @@ pub(crate) const CATEGORY_PRODUCTS: &str = "
     WHERE c.workspace_id = $1 AND cp.category_id IN ({categories})
     ORDER BY cp.position";
 
+/// The active grants (at `$4`) made or extended by transaction `$3` of
+/// gateway `$2` in workspace `$1`, oldest first; the same on both backends,
+/// in a ledger transaction and outside one ([`SaleStore`]).
+pub(crate) const GRANTS_FOR_TRANSACTION: &str = "
+    SELECT g.* FROM grants g JOIN grant_transactions t ON t.grant_id = g.id
+    WHERE t.workspace_id = $1 AND t.gateway = $2 AND t.transaction_id = $3
+      AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > $4)
+    ORDER BY g.granted_at, g.id";
+
+/// The active grants (at `$4`) of subscription `$3` of gateway `$2` in
+/// workspace `$1`, oldest first; as [`GRANTS_FOR_TRANSACTION`].
+pub(crate) const GRANTS_FOR_SUBSCRIPTION: &str = "
+    SELECT * FROM grants WHERE workspace_id = $1 AND gateway = $2 AND subscription_id = $3
+      AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
+    ORDER BY granted_at, id";
+
+/// How many times transaction `$3` of gateway `$2` in workspace `$1` was
+/// processed with one of `{statuses}` (their names, `$4` on), as `n`.
+pub(crate) const TRANSACTION_STATUSES: &str = "
+    SELECT COUNT(*) AS n FROM processed_events
+    WHERE workspace_id = $1 AND gateway = $2 AND transaction_id = $3 AND status IN ({statuses})";
+
+/// Whether the event with dedupe key `($1, $2, $3, $4)` was processed, as a count `n`.
+pub(crate) const EVENT_PROCESSED: &str = "
+    SELECT COUNT(*) AS n FROM processed_events
+    WHERE workspace_id = $1 AND gateway = $2 AND reference = $3 AND status = $4";
+
+/// The enabled endpoints of workspace `$1`, by id: where an event fans out to.
+pub(crate) const ENABLED_ENDPOINTS: &str =
+    "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled ORDER BY id";
+
 /// The record that an inbound event was processed: its dedupe key is
 /// `(workspace, gateway, reference, status)` (DESIGN.md § Inbound).
 #[derive(Debug, Clone, PartialEq)]
@@ -429,6 +460,45 @@ pub trait LedgerTx: Send {
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()>;
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// What the ledger knows about one sale, read outside a transaction, on the
+/// readers: the dry run (`inbound::dry_run`) previews an event with these,
+/// while the ledger reads the same through its [`LedgerTx`], under the
+/// sale's lock. Each answers as the [`LedgerTx`] method of the same name.
+#[async_trait]
+pub trait SaleStore: Send + Sync {
+    /// Whether the event with this dedupe key was processed (then
+    /// [`LedgerTx::claim_event`] would answer `false`: a duplicate).
+    async fn is_event_processed(
+        &self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        reference: &str,
+        status: CanonicalStatus,
+    ) -> StoreResult<bool>;
+    async fn transaction_has_status(
+        &self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+    ) -> StoreResult<bool>;
+    async fn grants_for_transaction(
+        &self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>>;
+    async fn grants_for_subscription(
+        &self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>>;
+    async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>>;
 }
 
 /// A delivery claimed by a worker, with what it needs to send it.
@@ -610,6 +680,7 @@ pub trait Store:
     + KeyStore
     + LogStore
     + LedgerStore
+    + SaleStore
     + OutboundStore
     + LookupStore
     + secrets::SecretStore

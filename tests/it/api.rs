@@ -62,6 +62,7 @@ async fn the_openapi_document_describes_the_routes() {
         "/api/v1/students/{id}/grants/{grant_id}",
         "/api/v1/inbound-urls",
         "/api/v1/inbound-urls/{id}",
+        "/api/v1/inbound-urls/{id}/dry-run",
         "/api/v1/keys",
         "/api/v1/keys/{id}",
         "/api/v1/openapi.json",

@@ -9,6 +9,7 @@ mod cli;
 mod config_cache;
 mod counters;
 mod crash;
+mod dry_run;
 mod faults;
 mod fixtures;
 mod helpers;

@@ -16,15 +16,10 @@ use crate::model::{
 };
 use crate::storage::rows;
 use crate::storage::{
-    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore,
-    ACTIVE_GRANTS, CATEGORY_PRODUCTS,
+    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, SaleStore, StoreResult,
+    StudentStore, ACTIVE_GRANTS, CATEGORY_PRODUCTS, ENABLED_ENDPOINTS, EVENT_PROCESSED,
+    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, TRANSACTION_STATUSES,
 };
-
-const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
-
-fn active_clause(now_param: &str) -> String {
-    ACTIVE.replace("$NOW", now_param)
-}
 
 #[async_trait]
 impl StudentStore for PgStore {
@@ -125,6 +120,134 @@ async fn category_products(
             ))
         })
         .collect()
+}
+
+/// The readers answer what the ledger transaction reads, with the same
+/// statements (one copy each, below, for both).
+#[async_trait]
+impl SaleStore for PgStore {
+    async fn is_event_processed(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        reference: &str,
+        status: CanonicalStatus,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(EVENT_PROCESSED)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(reference)
+            .bind(status.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(col::<i64>(&row, "n")? > 0)
+    }
+
+    async fn transaction_has_status(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+    ) -> StoreResult<bool> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        transaction_has_status(&mut conn, ws, gw, transaction_id, statuses).await
+    }
+
+    async fn grants_for_transaction(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        sale_grants(
+            &mut conn,
+            GRANTS_FOR_TRANSACTION,
+            ws,
+            gw,
+            transaction_id,
+            now,
+        )
+        .await
+    }
+
+    async fn grants_for_subscription(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        sale_grants(
+            &mut conn,
+            GRANTS_FOR_SUBSCRIPTION,
+            ws,
+            gw,
+            subscription_id,
+            now,
+        )
+        .await
+    }
+
+    async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        enabled_endpoints(&mut conn, ws).await
+    }
+}
+
+async fn transaction_has_status(
+    conn: &mut PgConnection,
+    ws: &WorkspaceId,
+    gw: GatewayKind,
+    transaction_id: &str,
+    statuses: &[CanonicalStatus],
+) -> StoreResult<bool> {
+    let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
+    let mut query = sqlx::query(&sql)
+        .bind(ws.as_str())
+        .bind(gw.as_str())
+        .bind(transaction_id);
+    for s in statuses {
+        query = query.bind(s.as_str());
+    }
+    let row = query.fetch_one(conn).await.map_err(map_err)?;
+    Ok(col::<i64>(&row, "n")? > 0)
+}
+
+/// [`GRANTS_FOR_TRANSACTION`] or [`GRANTS_FOR_SUBSCRIPTION`] for one sale.
+async fn sale_grants(
+    conn: &mut PgConnection,
+    sql: &str,
+    ws: &WorkspaceId,
+    gw: GatewayKind,
+    sale: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Grant>> {
+    let rows = sqlx::query(sql)
+        .bind(ws.as_str())
+        .bind(gw.as_str())
+        .bind(sale)
+        .bind(ms(now))
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
+    rows.iter().map(rows::grant).collect()
+}
+
+async fn enabled_endpoints(
+    conn: &mut PgConnection,
+    ws: &WorkspaceId,
+) -> StoreResult<Vec<Endpoint>> {
+    let rows = sqlx::query(ENABLED_ENDPOINTS)
+        .bind(ws.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
+    rows.iter().map(rows::endpoint).collect()
 }
 
 pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreResult<()> {
@@ -301,20 +424,7 @@ impl LedgerTx for PgLedgerTx {
         transaction_id: &str,
         statuses: &[CanonicalStatus],
     ) -> StoreResult<bool> {
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-            "SELECT COUNT(*) AS n FROM processed_events WHERE workspace_id = ",
-        );
-        qb.push_bind(ws.as_str());
-        qb.push(" AND gateway = ").push_bind(gw.as_str());
-        qb.push(" AND transaction_id = ").push_bind(transaction_id);
-        qb.push(" AND status IN (");
-        let mut list = qb.separated(", ");
-        for s in statuses {
-            list.push_bind(s.as_str());
-        }
-        qb.push(")");
-        let row = qb.build().fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        Ok(col::<i64>(&row, "n")? > 0)
+        transaction_has_status(&mut self.tx, ws, gw, transaction_id, statuses).await
     }
 
     async fn student_by_email(
@@ -378,21 +488,15 @@ impl LedgerTx for PgLedgerTx {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
         self.flush().await?;
-        let sql = format!(
-            "SELECT g.* FROM grants g JOIN grant_transactions t ON t.grant_id = g.id
-             WHERE t.workspace_id = $1 AND t.gateway = $2 AND t.transaction_id = $3 AND {}
-             ORDER BY g.granted_at, g.id",
-            active_clause("$4")
-        );
-        let rows = sqlx::query(&sql)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(transaction_id)
-            .bind(ms(now))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
+        sale_grants(
+            &mut self.tx,
+            GRANTS_FOR_TRANSACTION,
+            ws,
+            gw,
+            transaction_id,
+            now,
+        )
+        .await
     }
 
     async fn grants_for_subscription(
@@ -403,20 +507,15 @@ impl LedgerTx for PgLedgerTx {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
         self.flush().await?;
-        let sql = format!(
-            "SELECT * FROM grants WHERE workspace_id = $1 AND gateway = $2 AND subscription_id = $3 AND {}
-             ORDER BY granted_at, id",
-            active_clause("$4")
-        );
-        let rows = sqlx::query(&sql)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(subscription_id)
-            .bind(ms(now))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
+        sale_grants(
+            &mut self.tx,
+            GRANTS_FOR_SUBSCRIPTION,
+            ws,
+            gw,
+            subscription_id,
+            now,
+        )
+        .await
     }
 
     async fn get_grant(&mut self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
@@ -537,14 +636,7 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(
-            "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled ORDER BY id",
-        )
-        .bind(ws.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::endpoint).collect()
+        enabled_endpoints(&mut self.tx, ws).await
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {

@@ -19,15 +19,10 @@ use crate::model::{
 };
 use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
-    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, StoreResult, StudentStore,
-    ACTIVE_GRANTS, CATEGORY_PRODUCTS, INSERT_LOOKUP,
+    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, SaleStore, StoreResult,
+    StudentStore, ACTIVE_GRANTS, CATEGORY_PRODUCTS, ENABLED_ENDPOINTS, EVENT_PROCESSED,
+    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP, TRANSACTION_STATUSES,
 };
-
-const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $NOW)";
-
-fn active_clause(now_param: &str) -> String {
-    ACTIVE.replace("$NOW", now_param)
-}
 
 #[async_trait]
 impl StudentStore for SqliteStore {
@@ -128,6 +123,99 @@ async fn category_products(
             ))
         })
         .collect()
+}
+
+#[async_trait]
+impl SaleStore for SqliteStore {
+    async fn is_event_processed(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        reference: &str,
+        status: CanonicalStatus,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(EVENT_PROCESSED)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(reference)
+            .bind(status.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(col::<i64>(&row, "n")? > 0)
+    }
+
+    async fn transaction_has_status(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+    ) -> StoreResult<bool> {
+        let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
+        let mut query = sqlx::query(&sql)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(transaction_id);
+        for s in statuses {
+            query = query.bind(s.as_str());
+        }
+        let row = query.fetch_one(&self.reader).await.map_err(map_err)?;
+        Ok(col::<i64>(&row, "n")? > 0)
+    }
+
+    async fn grants_for_transaction(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        self.sale_grants(GRANTS_FOR_TRANSACTION, ws, gw, transaction_id, now)
+            .await
+    }
+
+    async fn grants_for_subscription(
+        &self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        self.sale_grants(GRANTS_FOR_SUBSCRIPTION, ws, gw, subscription_id, now)
+            .await
+    }
+
+    async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(ENABLED_ENDPOINTS)
+            .bind(ws.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(rows::endpoint).collect()
+    }
+}
+
+impl SqliteStore {
+    /// [`GRANTS_FOR_TRANSACTION`] or [`GRANTS_FOR_SUBSCRIPTION`] on the readers.
+    async fn sale_grants(
+        &self,
+        sql: &str,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        sale: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Grant>> {
+        let rows = sqlx::query(sql)
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(sale)
+            .bind(ms(now))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(rows::grant).collect()
+    }
 }
 
 /// Writes log entries, or updates the ones already there (an outbound entry
@@ -270,16 +358,13 @@ impl LedgerTx for SqliteLedgerTx {
         transaction_id: &str,
         statuses: &[CanonicalStatus],
     ) -> StoreResult<bool> {
-        let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM processed_events WHERE workspace_id = $1 AND gateway = $2
-                 AND transaction_id = $3 AND status IN ({})) AS found",
-            placeholders(4, statuses.len())
-        );
+        let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
         let (ws, gw) = (ws.as_str(), gw.as_str());
         let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let mut params: Vec<&dyn ToSql> = vec![&ws, &gw, &transaction_id];
         params.extend(names.iter().map(|n| n as &dyn ToSql));
-        writer::query_one(self.tx.conn()?, &sql, &params, |r| r.flag("found"))
+        let n = writer::query_one(self.tx.conn()?, &sql, &params, |r| r.int("n"))?;
+        Ok(n > 0)
     }
 
     async fn student_by_email(
@@ -341,15 +426,9 @@ impl LedgerTx for SqliteLedgerTx {
         transaction_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = format!(
-            "SELECT g.* FROM grants g JOIN grant_transactions t ON t.grant_id = g.id
-             WHERE t.workspace_id = $1 AND t.gateway = $2 AND t.transaction_id = $3 AND {}
-             ORDER BY g.granted_at, g.id",
-            active_clause("$4")
-        );
         grants(
             self.tx.conn()?,
-            &sql,
+            GRANTS_FOR_TRANSACTION,
             &[&ws.as_str(), &gw.as_str(), &transaction_id, &ms(now)],
         )
     }
@@ -361,14 +440,9 @@ impl LedgerTx for SqliteLedgerTx {
         subscription_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = format!(
-            "SELECT * FROM grants WHERE workspace_id = $1 AND gateway = $2 AND subscription_id = $3 AND {}
-             ORDER BY granted_at, id",
-            active_clause("$4")
-        );
         grants(
             self.tx.conn()?,
-            &sql,
+            GRANTS_FOR_SUBSCRIPTION,
             &[&ws.as_str(), &gw.as_str(), &subscription_id, &ms(now)],
         )
     }
@@ -537,12 +611,9 @@ impl LedgerTx for SqliteLedgerTx {
     }
 
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        writer::query(
-            self.tx.conn()?,
-            "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled = 1 ORDER BY id",
-            &[&ws.as_str()],
-            |r| rows::endpoint(r),
-        )
+        writer::query(self.tx.conn()?, ENABLED_ENDPOINTS, &[&ws.as_str()], |r| {
+            rows::endpoint(r)
+        })
     }
 
     async fn insert_event(&mut self, e: &Event) -> StoreResult<()> {
