@@ -233,7 +233,7 @@ pub struct DryRunIn {
 
 impl DryRunIn {
     /// The call as plain data; `422` for a header no HTTP request could carry.
-    fn into_call(self) -> Result<DryRunCall, ApiError> {
+    pub fn into_call(self) -> Result<DryRunCall, ApiError> {
         for (name, value) in &self.headers {
             let name_ok = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
             let value_ok =

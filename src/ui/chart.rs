@@ -8,10 +8,10 @@ use maud::{html, Markup};
 use super::i18n::{Lang, M};
 use crate::logs::DayStats;
 
-const W: f64 = 720.0;
+const W: f64 = 640.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 44.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
 
@@ -25,6 +25,15 @@ fn nice_max(max: i64) -> i64 {
             }
         }
         step *= 10;
+    }
+}
+
+/// The y axis's labelled values: 0, the middle when it is whole, the top.
+fn ticks(top: i64) -> Vec<i64> {
+    if top % 2 == 0 {
+        vec![0, top / 2, top]
+    } else {
+        vec![0, top]
     }
 }
 
@@ -61,7 +70,7 @@ pub fn chart(lang: Lang, days: &[DayStats]) -> Markup {
         figure class="chart-box" {
             svg class="chart" viewBox={"0 0 " (W) " " (H)} role="img" aria-labelledby="chart-title" {
                 title id="chart-title" { (lang.t(M::ChartTitle)) }
-                @for v in [0, top / 2, top] {
+                @for v in ticks(top) {
                     line class="grid" x1=(LEFT) x2=(W - RIGHT) y1=(y(v)) y2=(y(v)) {}
                     text class="axis" x=(LEFT - 6.0) y=(y(v) + 4.0) text-anchor="end" { (lang.int(v)) }
                 }

@@ -303,6 +303,19 @@ pub enum M {
     Revoke,
     Product,
     Category,
+    OutWouldApply,
+    OutDuplicate,
+    OutIgnored,
+    OutWouldWait,
+    OutProofFailed,
+    OutUnrecognized,
+    OutInactiveUrl,
+    OutRejected,
+    EffGrant,
+    EffExtend,
+    EffRevoke,
+    EffEnd,
+    EffNone,
 }
 
 /// pt-BR, the default.
@@ -492,6 +505,19 @@ pub fn pt(m: M) -> &'static str {
         Revoke => "Revogar",
         Product => "Produto",
         Category => "Categoria",
+        OutWouldApply => "Seria aplicado",
+        OutDuplicate => "Já recebido antes: nada mudaria",
+        OutIgnored => "Seria ignorado",
+        OutWouldWait => "Aguardaria o e-mail do comprador",
+        OutProofFailed => "Autenticidade recusada",
+        OutUnrecognized => "Formato não reconhecido",
+        OutInactiveUrl => "URL inativa",
+        OutRejected => "Seria recusado",
+        EffGrant => "Liberar",
+        EffExtend => "Estender",
+        EffRevoke => "Revogar",
+        EffEnd => "Encerrar",
+        EffNone => "Nada",
     }
 }
 
@@ -682,6 +708,19 @@ pub fn en(m: M) -> &'static str {
         Revoke => "Revoke",
         Product => "Product",
         Category => "Category",
+        OutWouldApply => "Would be applied",
+        OutDuplicate => "Received before: nothing would change",
+        OutIgnored => "Would be ignored",
+        OutWouldWait => "Would wait for the buyer's e-mail",
+        OutProofFailed => "Authenticity refused",
+        OutUnrecognized => "Format not recognized",
+        OutInactiveUrl => "Inactive URL",
+        OutRejected => "Would be refused",
+        EffGrant => "Grant",
+        EffExtend => "Extend",
+        EffRevoke => "Revoke",
+        EffEnd => "End",
+        EffNone => "Nothing",
     }
 }
 
@@ -727,6 +766,35 @@ pub fn event_label(lang: Lang, event_type: &str) -> &str {
     }
 }
 
+/// A dry run's outcome (`DryRunOutcome::as_str`) in the language.
+pub fn outcome_label(lang: Lang, code: &str) -> &str {
+    let m = match code {
+        "would_apply" => M::OutWouldApply,
+        "duplicate" => M::OutDuplicate,
+        "ignored" => M::OutIgnored,
+        "would_wait_for_buyer" => M::OutWouldWait,
+        "proof_failed" => M::OutProofFailed,
+        "unrecognized" => M::OutUnrecognized,
+        "inactive_url" => M::OutInactiveUrl,
+        "rejected" => M::OutRejected,
+        other => return other,
+    };
+    lang.t(m)
+}
+
+/// A dry run's access effect (`EffectAction::as_str`) in the language.
+pub fn effect_label(lang: Lang, code: &str) -> &str {
+    let m = match code {
+        "grant" => M::EffGrant,
+        "extend" => M::EffExtend,
+        "revoke" => M::EffRevoke,
+        "end" => M::EffEnd,
+        "none" => M::EffNone,
+        other => return other,
+    };
+    lang.t(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +818,14 @@ mod tests {
         assert_eq!(Lang::Pt.int(-12), "-12");
         assert_eq!(Lang::Pt.dec1(98.25), "98,2");
         assert_eq!(Lang::En.dec1(0.0), "0.0");
+    }
+
+    #[test]
+    fn every_dry_run_code_has_a_label_in_both_languages() {
+        for o in crate::inbound::dry_run::DryRunOutcome::ALL {
+            assert_ne!(outcome_label(Lang::Pt, o.as_str()), o.as_str());
+            assert_ne!(outcome_label(Lang::En, o.as_str()), o.as_str());
+        }
     }
 
     #[test]

@@ -290,10 +290,10 @@ pub fn listing(
     table: Markup,
 ) -> Markup {
     html! {
-        p class="toolbar" { a class="button new" href=(new_href) { (ctx.t(new)) } }
         @if is_empty {
             (empty(ctx.t(empty_text), new_href, ctx.t(new)))
         } @else {
+            p class="toolbar" { a class="button new" href=(new_href) { (ctx.t(new)) } }
             div class="table-wrap" { (table) }
             (next_link(ctx, "?cursor=", next))
         }

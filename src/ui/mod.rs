@@ -15,9 +15,11 @@
 //! and styles from `/ui/static` only, so no user text can run as script.
 
 pub mod chart;
+pub mod dry_run;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
+pub mod samples;
 pub mod session;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};

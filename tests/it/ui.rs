@@ -740,3 +740,145 @@ async fn students_get_and_lose_access_by_hand() {
     assert!(app.access("ana@example.com").await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_test_panel_shows_what_a_sale_would_do_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    app.create_key("hotmart", HOTTOK).await;
+    let pid = app.create_product("Curso de Excel", json!([])).await;
+    let u = app
+        .post(
+            "/inbound-urls",
+            json!({"name": "Hotmart", "gateway": "hotmart", "product_ids": [pid]}),
+        )
+        .await;
+    let uid = u["id"].as_str().unwrap().to_string();
+    let mut b = Browser::signed_in(&app).await;
+    assert!(b
+        .get("/ui/entrada")
+        .await
+        .body
+        .contains(&format!("/ui/entrada/{uid}/testar")));
+    let page = format!("/ui/entrada/{uid}/testar");
+    let form = b.get(&page).await;
+    assert!(form
+        .body
+        .contains(r#"<textarea id="payload" name="payload""#));
+    assert!(
+        form.body.contains("purchase_approved"),
+        "a Hotmart sample to pick"
+    );
+    let f = load("hotmart", "purchase_approved");
+    let body = String::from_utf8(f.body.clone()).unwrap();
+    let headers = format!("X-Hotmart-Hottok: {HOTTOK}");
+    let before = counts(&app).await;
+    let a = b
+        .submit(
+            &page,
+            &page,
+            &[
+                ("sample", ""),
+                ("payload", &body),
+                ("headers", &headers),
+                ("query", ""),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body.contains(r#"<section id="dry-run-result""#)
+            && a.body.contains(r#"data-outcome="would_apply""#),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("Seria aplicado") && a.body.contains("Confirmada"));
+    assert!(
+        a.body
+            .contains(r#"<li data-action="grant"><strong>Liberar</strong> Curso de Excel"#),
+        "{}",
+        a.body
+    );
+    // A sample carries the fixture's test secret, which here is the key: it passes too.
+    let at = form.body.find(">purchase_approved</option>").unwrap();
+    let value = form.body[..at]
+        .rsplit("value=\"")
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let samples = b
+        .submit(
+            &page,
+            &page,
+            &[
+                ("sample", &value),
+                ("payload", ""),
+                ("headers", ""),
+                ("query", ""),
+            ],
+        )
+        .await;
+    assert!(
+        samples.body.contains(r#"data-outcome="would_apply""#),
+        "{}",
+        samples.body
+    );
+    // A wrong token is a result, not an error.
+    let wrong = b
+        .submit(
+            &page,
+            &page,
+            &[
+                ("sample", ""),
+                ("payload", &body),
+                ("headers", "X-Hotmart-Hottok: wrong"),
+                ("query", ""),
+            ],
+        )
+        .await;
+    assert!(
+        wrong.body.contains(r#"data-outcome="proof_failed""#) && wrong.body.contains("Recusada")
+    );
+    let bad = b
+        .submit(
+            &page,
+            &page,
+            &[("payload", &body), ("headers", "no colon here")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(counts(&app).await, before, "the dry run stored nothing");
+
+    // On a failed entry: what reprocessing would do now.
+    let unmapped = app
+        .create_inbound_url(
+            json!({"name": "Sem produto", "gateway": "hotmart", "slug": "sem-produto"}),
+        )
+        .await;
+    let (code, _) = app.post_fixture(&unmapped, &f).await;
+    assert_eq!(code, 200);
+    let logs = app.get("/logs?direction=in").await;
+    let log_id = logs["items"][0]["id"].as_str().unwrap().to_string();
+    let detail = b.get(&format!("/ui/logs/{log_id}")).await;
+    assert!(detail
+        .body
+        .contains(&format!(r#"href="/ui/logs/{log_id}/testar""#)));
+    let what_if = b.get(&format!("/ui/logs/{log_id}/testar")).await;
+    assert_eq!(what_if.status, 200, "{}", what_if.body);
+    assert!(
+        what_if.body.contains(r#"<section id="dry-run-result""#),
+        "{}",
+        what_if.body
+    );
+    app.stop().await;
+}
+
+/// Log entries and students, as the API lists them.
+async fn counts(app: &TestApp) -> (usize, usize) {
+    let logs = app.get("/logs").await["items"].as_array().unwrap().len();
+    let students = app.get("/students").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    (logs, students)
+}

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(saida::router())
         .merge(logs::router())
         .merge(students::router())
+        .merge(super::dry_run::router())
 }
 
 /// How many rows a list page shows.
