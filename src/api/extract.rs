@@ -166,6 +166,7 @@ pub async fn require_token(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

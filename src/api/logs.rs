@@ -58,6 +58,7 @@ pub struct LogParams {
     /// RFC 3339, inclusive.
     pub to: Option<String>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -286,6 +287,7 @@ async fn export_csv(
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// 1 to 90, default 7.
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<u32>,
 }
 

@@ -36,7 +36,7 @@ use extract::Json;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gancho", description = "Webhook integration hub for online-course platforms"),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &HonestStatuses),
     security(("bearer" = [])),
     tags(
         (name = "workspace"), (name = "catalog"), (name = "students"),
@@ -54,6 +54,84 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Every answer a `/api/v1` route can give besides its own, added to each
+/// operation here rather than repeated on 50 handlers: the token middleware
+/// (`401`), the request deadline (`408`) and the database's write health
+/// (`503`) stand before every route; a route with an `{id}` in its path can
+/// answer `404`, one with query parameters `422`, and one with a JSON body
+/// `400` (malformed), `413` (too large), `415` (not JSON) and `422` (does
+/// not fit). The statuses a handler documents itself are kept as written.
+struct HonestStatuses;
+
+impl Modify for HonestStatuses {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let has_id = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_query = op.parameters.iter().flatten().any(|p| match p {
+                    RefOr::T(p) => p.parameter_in == ParameterIn::Query,
+                    RefOr::Ref(_) => false,
+                });
+                let has_body = op.request_body.is_some();
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description));
+                };
+                add("401", "missing or invalid token");
+                add(
+                    "408",
+                    "the call was not complete within GANCHO_REQUEST_TIMEOUT",
+                );
+                add(
+                    "503",
+                    "the database is unavailable; retry after Retry-After",
+                );
+                if has_id {
+                    add("404", "no such resource in this workspace");
+                }
+                if has_query {
+                    add("422", "a query parameter is out of its range or malformed");
+                }
+                if has_body {
+                    add("400", "the body is not valid JSON");
+                    add("413", "the body is larger than the limit");
+                    add("415", "the body is not sent as application/json");
+                    add("422", "the body does not fit the schema");
+                }
+            }
+        }
     }
 }
 

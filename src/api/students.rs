@@ -138,6 +138,8 @@ fn parse_id(raw: &str) -> Result<StudentId, ApiError> {
 pub struct StudentQuery {
     /// Exact e-mail (trimmed, case-insensitive).
     pub email: Option<String>,
+    /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

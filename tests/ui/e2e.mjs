@@ -463,6 +463,11 @@ async function main() {
   log(`gancho UI e2e: binary ${GANCHO_BIN}`);
   log(`chromium ${CHROMIUM}, playwright-core ${require('playwright-core/package.json').version}, axe-core ${require('axe-core/package.json').version}`);
 
+  // This run's screenshots only (no stale FAILURE*.png from an earlier one).
+  if (fs.existsSync(SHOTS)) {
+    for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
+  }
+
   BASE = await step('start gancho serve (fresh SQLite, free port) and wait for /healthz 200', startGancho);
   log(`    ${BASE} (temp dir ${tmpDir})`);
   const receiver = await step('start the outbound receiver', startReceiver);
@@ -814,7 +819,6 @@ async function main() {
     check(!payload.includes(HOTTOK), 'pre.payload shows the hottok in clear (not redacted)');
     const body = await page.locator('body').innerText();
     check(!body.includes(HOTTOK), 'the log detail page shows the hottok in clear');
-    if ((await page.locator('section.attempts').count()) === 0) warn('inbound log detail has no section.attempts');
     await contract('form.reprocess button', 'inbound log detail');
     await visit('log-detail');
   }, { soft: true });
@@ -855,10 +859,33 @@ async function main() {
       await page.fill('textarea[name=headers]', `X-Hotmart-Hottok: ${HOTTOK}`);
     }
     await clickAndWait(page.locator('form:has(textarea[name=payload]) button[type=submit]'), 'dry-run submit');
-    const result = (await (await expectVisible('section#dry-run-result', 'test page result')).innerText());
-    check(/hotmart/i.test(result), `dry-run result does not name the gateway: ${JSON.stringify(result.slice(0, 400))}`);
-    check(/purchase\.approved|PURCHASE_APPROVED/i.test(result), `dry-run result does not show the event: ${JSON.stringify(result.slice(0, 400))}`);
+    const section = await expectVisible('section#dry-run-result', 'test page result');
+    // textContent: the normalized event's JSON sits in a closed <details>.
+    const result = await section.textContent();
+    const short = JSON.stringify((await section.innerText()).slice(0, 400));
+    check(/hotmart/i.test(result), `dry-run result does not name the gateway: ${short}`);
+    // The event by its canonical name or its label (pt-BR or English).
+    check(/purchase\.approved|compra aprovada|purchase approved/i.test(result), `dry-run result does not show the event purchase.approved: ${short}`);
+    check(result.includes(TRANSACTION) && result.includes(BUYER_EMAIL),
+      `dry-run result does not show the transaction ${TRANSACTION} and the buyer ${BUYER_EMAIL}: ${short}`);
+    if (await contract('section#dry-run-result .proof', 'dry-run result (proof)')) {
+      check((await section.locator('.proof .badge.on').count()) > 0, `the proof did not pass with the hottok header: ${short}`);
+    }
+    const outcome = await section.getAttribute('data-outcome');
+    log(`\n    dry run: outcome ${outcome} (the fixture was processed before, so a duplicate is right)`);
     await visit('entrada-test-result');
+    // A sample of the URL's gateway, nothing pasted: the server fills the form with it.
+    const sampleOptions = await page.locator('select[name=sample] option').evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+    if (sampleOptions.length) {
+      await page.locator('select[name=sample]').selectOption(sampleOptions[0]);
+      await page.fill('textarea[name=payload]', '');
+      if (await page.locator('textarea[name=headers]').count()) await page.fill('textarea[name=headers]', '');
+      await clickAndWait(page.locator('form:has(textarea[name=payload]) button[type=submit]'), 'dry-run of a sample');
+      await expectVisible('section#dry-run-result', 'sample dry-run result');
+      const filled = await page.inputValue('textarea[name=payload]');
+      check(filled.trim().length > 0, 'a sample dry run left textarea[name=payload] empty');
+      check(/hotmart/i.test(await page.locator('section#dry-run-result').textContent()), 'the sample dry run does not name the gateway');
+    }
     const after = (await api('/logs?limit=500')).body.items?.length;
     if (logsBefore !== undefined) check(after === logsBefore, `the dry runs wrote log entries (${logsBefore} → ${after})`);
   }, { soft: true });
@@ -921,29 +948,42 @@ async function main() {
 
 // ---------------------------------------------------------------- run
 
-async function cleanup() {
-  for (const c of cleanups.splice(0)) {
-    try {
-      await c();
-    } catch {
-      /* best effort */
+// Once, whoever asks first (the end of the run or a signal); both wait for it.
+let cleaning = null;
+function cleanup() {
+  cleaning ??= (async () => {
+    for (const c of cleanups.splice(0)) {
+      try {
+        await c();
+      } catch {
+        /* best effort */
+      }
     }
-  }
+  })();
+  return cleaning;
 }
 
 let exitCode = 0;
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
+    interrupted = true;
     console.error(`\n${sig}: stopping`);
     await cleanup();
+    if (tmpDir && !process.env.KEEP_TMP) fs.rmSync(tmpDir, { recursive: true, force: true });
     process.exit(130);
   });
 }
+// Whatever happens, never leave the server running.
+process.on('exit', () => {
+  if (serverProc && serverProc.exitCode === null && serverProc.signalCode === null) serverProc.kill('SIGKILL');
+});
 
 try {
   await main();
 } catch (e) {
   exitCode = 1;
+  if (interrupted) await new Promise(() => {}); // the signal handler exits
   console.error(`\nFAIL: ${e instanceof Failure ? e.message : e.stack || e}`);
   if (page && page.url() !== 'about:blank') {
     try {
