@@ -36,7 +36,7 @@ use extract::Json;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gancho", description = "Webhook integration hub for online-course platforms"),
-    modifiers(&BearerAuth, &HonestStatuses),
+    modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "workspace"), (name = "catalog"), (name = "students"),
@@ -161,11 +161,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             extract::require_token,
         ));
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(crate::inbound::receive::router())
         .merge(ops::router())
         .split_for_parts();
+    // After the routes are in: `ApiDoc`'s modifiers run before there are any.
+    HonestStatuses.modify(&mut doc);
     router
         .merge(crate::ui::router(state.clone()))
         .fallback(no_route)

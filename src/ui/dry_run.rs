@@ -219,14 +219,14 @@ pub fn result(ctx: &Ctx, r: &DryRunReport) -> Markup {
                         Some(_) => span class="badge fail" { (ctx.t(M::ProofFailed)) },
                         None => "—",
                     }
-                    @if let Some(p) = &r.proof { " " span class="muted" { (p.reason) } }
+                    @if let Some(p) = r.proof.as_ref().filter(|p| !p.passed) { " " span class="muted" { (p.reason) } }
                 }
                 dt { (ctx.t(M::NormalizedEvent)) }
                 dd class="event" {
                     @if let Some(e) = event {
                         (event_label(ctx.lang, e.status.event_type())) " · " (e.customer.email.as_deref().unwrap_or("—"))
                         @if let Some(t) = &e.transaction_id { " · " code { (t) } }
-                        @if let Some(c) = e.amount_cents { " · " (e.currency.as_deref().unwrap_or("")) " " (ctx.lang.dec1(c as f64 / 100.0)) }
+                        @if let Some(c) = e.amount_cents { " · " (e.currency.as_deref().unwrap_or("")) " " (ctx.lang.money(c)) }
                     } @else { "—" }
                 }
             }

@@ -90,6 +90,17 @@ impl Lang {
         }
     }
 
+    /// An amount in cents with two decimals: `1.234,50` or `1,234.50`.
+    pub fn money(self, cents: i64) -> String {
+        let sign = if cents < 0 { "-" } else { "" };
+        let (whole, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+        let mark = match self {
+            Self::Pt => ',',
+            Self::En => '.',
+        };
+        format!("{sign}{}{mark}{frac:02}", self.int(whole as i64))
+    }
+
     /// A moment in the workspace's time zone: `02/12/2026 15:04` in
     /// Portuguese, `2026-12-02 15:04` in English.
     pub fn datetime(self, at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
@@ -818,6 +829,8 @@ mod tests {
         assert_eq!(Lang::Pt.int(-12), "-12");
         assert_eq!(Lang::Pt.dec1(98.25), "98,2");
         assert_eq!(Lang::En.dec1(0.0), "0.0");
+        assert_eq!(Lang::Pt.money(123450), "1.234,50");
+        assert_eq!(Lang::En.money(-5), "-0.05");
     }
 
     #[test]
