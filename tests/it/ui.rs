@@ -438,6 +438,27 @@ async fn inbound_urls_keys_and_endpoints_round_trip_through_the_api() {
         false
     );
     assert!(b.get("/ui/entrada").await.body.contains("Inativo"));
+    let edit = format!("/ui/entrada/{uid}");
+    let a = b
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("name", "Hotmart 2"),
+                ("gateway", "hotmart"),
+                ("slug", "hotmart-dois"),
+                ("access_days", ""),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let edited = app.get(&format!("/inbound-urls/{uid}")).await;
+    assert_eq!(
+        (edited["name"].as_str(), edited["slug"].as_str()),
+        (Some("Hotmart 2"), Some("hotmart-dois"))
+    );
+    assert!(edited["access_days"].is_null(), "emptied: lifetime access");
+    assert_eq!(edited["product_ids"], json!([]), "every box unticked");
     // A taken slug is a conflict shown on the form.
     let dup = b
         .submit(
@@ -446,7 +467,7 @@ async fn inbound_urls_keys_and_endpoints_round_trip_through_the_api() {
             &[
                 ("name", "Outra"),
                 ("gateway", "hotmart"),
-                ("slug", "hotmart-principal"),
+                ("slug", "hotmart-dois"),
             ],
         )
         .await;
@@ -471,6 +492,21 @@ async fn inbound_urls_keys_and_endpoints_round_trip_through_the_api() {
         chaves.body.contains(&format!(r#"data-secret="{HOTTOK}""#)),
         "revealable"
     );
+    let kid = keys["items"][0]["id"].as_str().unwrap().to_string();
+    let generated = b
+        .submit(
+            "/ui/chaves/new",
+            "/ui/chaves",
+            &[("gateway", "kiwify"), ("name", ""), ("secret", "")],
+        )
+        .await;
+    assert_eq!(generated.status, 303, "an empty secret is generated");
+    assert_eq!(app.get("/keys").await["items"].as_array().unwrap().len(), 2);
+    let del = format!("/ui/chaves/{kid}/excluir");
+    assert_eq!(b.submit(&del, &del, &[]).await.status, 303);
+    let left = app.get("/keys").await;
+    assert_eq!(left["items"].as_array().unwrap().len(), 1);
+    assert_eq!(left["items"][0]["gateway"], "kiwify");
     let global = app.get("/workspace").await["global_inbound_url"]
         .as_str()
         .unwrap()
@@ -522,6 +558,39 @@ async fn inbound_urls_keys_and_endpoints_round_trip_through_the_api() {
     );
     let deliveries = app.get(&format!("/endpoints/{eid}/deliveries")).await;
     assert_eq!(deliveries["items"][0]["event_type"], "webhook.test");
+    let edit = format!("/ui/saida/{eid}/editar");
+    let form = b.get(&edit).await;
+    assert!(
+        form.body.contains(r#"value="gancho""#),
+        "the header's value, to edit"
+    );
+    let a = b
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("name", "CRM"),
+                ("url", "http://127.0.0.1:9/crm"),
+                ("events", "student.created"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let e = app.get(&format!("/endpoints/{eid}")).await;
+    assert_eq!(
+        (e["name"].as_str(), e["url"].as_str()),
+        (Some("CRM"), Some("http://127.0.0.1:9/crm"))
+    );
+    assert_eq!(e["event_types"], json!(["student.created"]));
+    assert_eq!(e["headers"], json!({}), "the header row removed");
+    let delivery = deliveries["items"][0]["id"].as_str().unwrap();
+    let resend = b
+        .submit(&detail, &format!("/ui/entregas/{delivery}/reenviar"), &[])
+        .await;
+    assert_eq!(
+        (resend.status, resend.location.as_deref()),
+        (303, Some(detail.as_str()))
+    );
     let del = format!("/ui/saida/{eid}/excluir");
     assert_eq!(b.submit(&del, &del, &[]).await.status, 303);
     app.api(Method::GET, &format!("/endpoints/{eid}"), None, 404)
