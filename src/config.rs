@@ -138,8 +138,9 @@ const VARS: [(&str, &str); 22] = [
 ];
 
 /// Variables gancho reads that are not settings (so they are not "unknown").
-const OTHER_KNOWN: [&str; 6] = [
+const OTHER_KNOWN: [&str; 7] = [
     "GANCHO_CONFIG",
+    "GANCHO_LOG_FORMAT",
     "GANCHO_NEW_ENCRYPTION_KEY",
     "GANCHO_LOG",
     "GANCHO_TEST_DATABASE_URL",

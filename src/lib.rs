@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod inbound;
 pub mod keys;
+pub mod logging;
 pub mod logs;
 pub mod metrics;
 pub mod model;

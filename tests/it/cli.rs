@@ -122,6 +122,11 @@ pub(crate) fn start_with(
             let addr = rest.split_whitespace().next().unwrap().to_string();
             return (child, addr, token);
         }
+        // GANCHO_LOG_FORMAT=json: the same line as an object.
+        if let Some((_, rest)) = line.split_once("\"addr\":\"") {
+            let addr = rest.split('"').next().unwrap().to_string();
+            return (child, addr, token);
+        }
     }
 }
 
@@ -487,6 +492,63 @@ fn a_corrupted_database_file_stops_start_up_with_one_line() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
         lines[0].contains("gancho.db") && lines[0].contains("not a database"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_calls_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, url) = database().await;
+    let mut env = vec![
+        ("GANCHO_ADMIN_TOKEN", "json-log-admin-token"),
+        ("GANCHO_LOG_FORMAT", "json"),
+        ("GANCHO_LOG", "info,tower_http=debug,sqlx=warn"),
+    ];
+    if let Some(url) = &url {
+        env.push(("GANCHO_DATABASE_URL", url.as_str()));
+    }
+    LOG.with(|l| l.lock().unwrap().clear());
+    let (child, addr, _) = start_with(dir.path(), &env);
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/workspace"))
+        .bearer_auth("json-log-admin-token")
+        .header("x-request-id", "json-log-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "json-log-test-1");
+    std::thread::sleep(Duration::from_millis(300));
+    stop(child);
+    let lines = LOG.with(|l| l.lock().unwrap().clone());
+    assert!(lines.len() >= 3, "{lines:?}");
+    let mut with_id = 0;
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        if v["span"]["request_id"] == "json-log-test-1" {
+            with_id += 1;
+        }
+    }
+    assert!(
+        with_id >= 1,
+        "no line carries the call's request id: {lines:?}"
+    );
+    // A wrong value stops start-up with one line naming it.
+    let out = gancho()
+        .arg("serve")
+        .env("GANCHO_LOG_FORMAT", "xml")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GANCHO_LOG_FORMAT") && err.lines().count() == 1,
         "{err}"
     );
 }
