@@ -1011,3 +1011,33 @@ async fn a_receiver_down_past_three_delays_gets_every_delivery_on_schedule() {
         assert_eq!(got["attempts"], 4);
     }
 }
+
+/// Deleting an endpoint while the worker records attempts on its
+/// deliveries: on PostgreSQL the worker locks a delivery, then the
+/// endpoint (its health); a delete that took the endpoint first and then
+/// cascaded to the deliveries deadlocked, and answered 503.
+#[tokio::test]
+async fn an_endpoint_is_deleted_while_its_deliveries_are_being_attempted() {
+    let app = TestApp::spawn().await;
+    // A closed port: every attempt fails at once and updates the health.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    for round in 0..25 {
+        let e = app
+            .post(
+                "/endpoints",
+                json!({"name": format!("e{round}"), "url": url}),
+            )
+            .await;
+        let id = e["id"].as_str().unwrap().to_string();
+        for _ in 0..20 {
+            app.api(Method::POST, &format!("/endpoints/{id}/test"), None, 202)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(round * 3)).await;
+        app.api(Method::DELETE, &format!("/endpoints/{id}"), None, 204)
+            .await;
+    }
+    app.stop().await;
+}

@@ -592,7 +592,8 @@ async fn inbound_urls_keys_and_endpoints_round_trip_through_the_api() {
         (303, Some(detail.as_str()))
     );
     let del = format!("/ui/saida/{eid}/excluir");
-    assert_eq!(b.submit(&del, &del, &[]).await.status, 303);
+    let deleted = b.submit(&del, &del, &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
     app.api(Method::GET, &format!("/endpoints/{eid}"), None, 404)
         .await;
     app.stop().await;

@@ -206,16 +206,22 @@ impl OutboundStore for PgStore {
     }
 
     async fn delete_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM endpoints WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        // The worker locks deliveries, then their endpoint (its health, in
+        // `record_attempts`). Deleting the endpoint first and letting the
+        // cascade reach the deliveries took the two in the other order and
+        // deadlocked with it (503 to the admin): the deliveries go first.
+        // Two multi-row statements may still meet in opposite row orders,
+        // so a deadlock is retried.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match delete_endpoint_once(self, ws, id).await {
+                Err(StoreError::Unavailable(why)) if tries < 4 && why.starts_with(DEADLOCK) => {
+                    tracing::debug!(endpoint = %id, "deleting an endpoint met a deadlock; retrying");
+                }
+                other => return other,
+            }
         }
-        Ok(())
     }
 
     async fn get_delivery(&self, ws: &WorkspaceId, id: &DeliveryId) -> StoreResult<Delivery> {
@@ -408,4 +414,32 @@ impl OutboundStore for PgStore {
         .map_err(map_err)?;
         rows::delivery(&row)
     }
+}
+
+/// How `map_err` words a deadlock or serialization failure.
+const DEADLOCK: &str = "conflict with a concurrent transaction";
+
+async fn delete_endpoint_once(
+    store: &PgStore,
+    ws: &WorkspaceId,
+    id: &EndpointId,
+) -> StoreResult<()> {
+    let mut tx = store.write_tx().await?;
+    sqlx::query("DELETE FROM deliveries WHERE workspace_id = $1 AND endpoint_id = $2")
+        .bind(ws.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let result = sqlx::query("DELETE FROM endpoints WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
 }
