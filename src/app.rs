@@ -73,6 +73,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// A fresh random admin token: 40 letters and digits (238 bits).
+pub fn new_admin_token() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
 /// Makes sure the default workspace and its bootstrap admin token exist.
 /// Returns the token when one was generated (to print once).
 pub async fn bootstrap(
@@ -103,14 +112,7 @@ pub async fn bootstrap(
     let (token, generated) = match (&existing, configured) {
         (_, Some(t)) => (t, false),
         (Some(_), None) => return Ok((workspace, None)),
-        (None, None) => (
-            rand::thread_rng()
-                .sample_iter(&Alphanumeric)
-                .take(40)
-                .map(char::from)
-                .collect::<String>(),
-            true,
-        ),
+        (None, None) => (new_admin_token(), true),
     };
     let hash = token_hash(&token);
     match existing {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod catalog;
+pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

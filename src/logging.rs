@@ -34,20 +34,43 @@ impl Format {
     }
 }
 
+/// Who is logging: the server (to stdout, from `info`), or a one-shot
+/// command whose stdout is its answer (to stderr, warnings only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Server,
+    Command,
+}
+
 /// Installs the global subscriber from the environment.
-pub fn init() -> Result<(), String> {
+pub fn init(output: Output) -> Result<(), String> {
     let format = Format::parse(std::env::var("GANCHO_LOG_FORMAT").ok().as_deref())?;
-    let filter = EnvFilter::try_from_env("GANCHO_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    let default = match output {
+        Output::Server => "info,sqlx=warn,tower_http=info",
+        Output::Command => "warn,sqlx=error",
+    };
+    let filter = EnvFilter::try_from_env("GANCHO_LOG").unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        Format::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+    let terminal = match output {
+        Output::Server => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        Output::Command => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    match (format, output) {
+        (Format::Text, Output::Server) => builder.with_ansi(terminal).init(),
+        (Format::Text, Output::Command) => builder
+            .with_ansi(terminal)
+            .with_writer(std::io::stderr)
             .init(),
-        Format::Json => builder
+        (Format::Json, Output::Server) => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
+            .init(),
+        (Format::Json, Output::Command) => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
             .init(),
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! header values) under a new `GANCHO_ENCRYPTION_KEY`, in one transaction.
 //! Every value is opened with the old key first, so a wrong old key changes
 //! nothing; values stored in clear (before any key was set) are sealed too.
+//! [`verify`] opens them all the same way and writes nothing (`gancho check`).
 
 use super::seal::{SealError, Sealer};
 use crate::storage::secrets::{SecretColumn, SecretStore, StoredSecret};
@@ -63,35 +64,57 @@ pub async fn rotate(
     let mut counts = Rotated::default();
     let mut resealed = Vec::with_capacity(stored.len());
     for s in stored {
-        let open = |v: &str| {
-            old.open(v).map_err(|source| RotateError::Open {
-                what: what(s.column),
-                id: s.id.clone(),
-                source,
-            })
-        };
-        let value = match s.column {
-            SecretColumn::EndpointHeaders => {
-                let pairs: Vec<(String, String)> = serde_json::from_str(&s.value)
-                    .map_err(|_| RotateError::Headers(s.id.clone()))?;
-                counts.header_values += pairs.len();
-                let pairs = pairs
-                    .into_iter()
-                    .map(|(name, v)| Ok((name, new.seal(&open(&v)?)?)))
-                    .collect::<Result<Vec<_>, RotateError>>()?;
-                serde_json::to_string(&pairs).map_err(|_| RotateError::Headers(s.id.clone()))?
-            }
-            column => {
-                match column {
-                    SecretColumn::KeySecret => counts.key_secrets += 1,
-                    SecretColumn::KeyApiKey => counts.api_keys += 1,
-                    _ => counts.endpoint_secrets += 1,
-                }
-                new.seal(&open(&s.value)?)?
-            }
-        };
+        let value = reseal(&s, old, &mut counts, |plain| new.seal(plain))?;
         resealed.push(StoredSecret { value, ..s });
     }
     store.replace_secrets(&resealed).await?;
     Ok(counts)
+}
+
+/// Opens every stored secret with `sealer` and writes nothing: what
+/// `gancho check` proves about `GANCHO_ENCRYPTION_KEY`. The first secret
+/// that does not open is the error.
+pub async fn verify(store: &dyn SecretStore, sealer: &Sealer) -> Result<Rotated, RotateError> {
+    let mut counts = Rotated::default();
+    for s in store.stored_secrets().await? {
+        reseal(&s, sealer, &mut counts, |_| Ok(String::new()))?;
+    }
+    Ok(counts)
+}
+
+/// One stored value opened with `old` and passed through `seal` (each
+/// header value on its own), counted in `counts`.
+fn reseal(
+    s: &StoredSecret,
+    old: &Sealer,
+    counts: &mut Rotated,
+    seal: impl Fn(&str) -> Result<String, SealError>,
+) -> Result<String, RotateError> {
+    let open = |v: &str| {
+        old.open(v).map_err(|source| RotateError::Open {
+            what: what(s.column),
+            id: s.id.clone(),
+            source,
+        })
+    };
+    match s.column {
+        SecretColumn::EndpointHeaders => {
+            let pairs: Vec<(String, String)> =
+                serde_json::from_str(&s.value).map_err(|_| RotateError::Headers(s.id.clone()))?;
+            counts.header_values += pairs.len();
+            let pairs = pairs
+                .into_iter()
+                .map(|(name, v)| Ok((name, seal(&open(&v)?)?)))
+                .collect::<Result<Vec<_>, RotateError>>()?;
+            serde_json::to_string(&pairs).map_err(|_| RotateError::Headers(s.id.clone()))
+        }
+        column => {
+            match column {
+                SecretColumn::KeySecret => counts.key_secrets += 1,
+                SecretColumn::KeyApiKey => counts.api_keys += 1,
+                _ => counts.endpoint_secrets += 1,
+            }
+            Ok(seal(&open(&s.value)?)?)
+        }
+    }
 }

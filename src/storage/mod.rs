@@ -5,6 +5,7 @@
 
 pub mod config_cache;
 pub(crate) mod lookups;
+pub mod migrations;
 pub mod postgres;
 pub mod rows;
 pub mod secrets;

@@ -20,9 +20,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres};
 
 use super::config_cache::ConfigCache;
+use super::migrations::{compare, Migration, MigrationState, RECORDED};
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
@@ -82,6 +83,26 @@ impl PgStore {
         })
     }
 
+    /// How the database at `url` stands against this build's migrations,
+    /// read on one connection of its own, changing nothing.
+    pub async fn migration_state(url: &str) -> Result<MigrationState, sqlx::Error> {
+        let mut conn = PgConnectOptions::from_str(url)?.connect().await?;
+        let state = recorded_migrations(&mut conn).await;
+        let _ = conn.close().await;
+        state
+    }
+
+    /// Applies this build's pending migrations to the database at `url`
+    /// and returns them (instances migrating at once wait on sqlx's lock).
+    pub async fn migrate(url: &str) -> Result<Vec<Migration>, sqlx::Error> {
+        let mut conn = PgConnectOptions::from_str(url)?.connect().await?;
+        let before = recorded_migrations(&mut conn).await?;
+        let ran = MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from);
+        let _ = conn.close().await;
+        ran?;
+        Ok(before.pending)
+    }
+
     /// A write transaction (READ COMMITTED; events about one sale are
     /// serialized by `LedgerTx::lock_sale`, not by the isolation level).
     async fn write_tx(&self) -> StoreResult<WriteTx<Postgres>> {
@@ -102,6 +123,20 @@ impl PgStore {
     pub async fn close(&self) {
         self.writer.close().await;
     }
+}
+
+/// The migrations `conn`'s database records, against [`MIGRATOR`].
+async fn recorded_migrations(conn: &mut PgConnection) -> Result<MigrationState, sqlx::Error> {
+    let (has_table,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    let recorded: Vec<(i64, bool)> = if has_table {
+        sqlx::query_as(RECORDED).fetch_all(&mut *conn).await?
+    } else {
+        Vec::new()
+    };
+    Ok(compare(&MIGRATOR, &recorded))
 }
 
 /// The channel the configuration triggers notify (migration 0007).

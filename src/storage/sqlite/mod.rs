@@ -3,6 +3,7 @@
 //! `sqlx::query` with `$N` placeholders, so the SQL reads side by side with
 //! the PostgreSQL backend. Timestamps are stored as UTC unix milliseconds.
 
+pub mod backup;
 mod catalog;
 mod group;
 mod ledger;
@@ -20,9 +21,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, SqlitePool};
 
 use super::config_cache::ConfigCache;
+use super::migrations::{compare, Migration, MigrationState, RECORDED};
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
 
@@ -45,15 +47,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the file at `path` and applies migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a `200` to a gateway means the sale survives a power cut,
-            // not only a process crash (DESIGN.md § Inbound).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+        let options = connect_options(path)?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -71,6 +65,31 @@ impl SqliteStore {
             health,
             config: Arc::new(ConfigCache::trusted()),
         })
+    }
+
+    /// How the file at `path` stands against this build's migrations, read
+    /// without changing (or creating) anything.
+    pub async fn migration_state(path: &Path) -> StoreResult<MigrationState> {
+        // Read-write without create: a read-only connection cannot open a
+        // WAL file whose `-shm` is gone, and nothing here writes.
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(false);
+        let mut conn = options.connect().await.map_err(map_err)?;
+        let state = recorded_migrations(&mut conn).await;
+        let _ = conn.close().await;
+        state
+    }
+
+    /// Applies this build's pending migrations to the file at `path`
+    /// (created if missing, as `gancho serve` does) and returns them.
+    pub async fn migrate(path: &Path) -> StoreResult<Vec<Migration>> {
+        let mut conn = connect_options(path)?.connect().await.map_err(map_err)?;
+        let before = recorded_migrations(&mut conn).await?;
+        let ran = MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from);
+        let _ = conn.close().await;
+        ran?;
+        Ok(before.pending)
     }
 
     /// A write transaction on the writer connection. `IMMEDIATE` takes the
@@ -100,6 +119,39 @@ impl SqliteStore {
             .probe()
             .await
     }
+}
+
+/// The connection settings of every gancho connection to the file: WAL,
+/// `FULL` sync, foreign keys, a 10 s busy timeout; created if missing.
+fn connect_options(path: &Path) -> StoreResult<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a `200` to a gateway means the sale survives a power cut,
+        // not only a process crash (DESIGN.md § Inbound).
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+/// The migrations `conn`'s database records, against [`MIGRATOR`].
+async fn recorded_migrations(conn: &mut SqliteConnection) -> StoreResult<MigrationState> {
+    let (has_table,): (bool,) = sqlx::query_as(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let recorded: Vec<(i64, bool)> = if has_table {
+        sqlx::query_as(RECORDED)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+    } else {
+        Vec::new()
+    };
+    Ok(compare(&MIGRATOR, &recorded))
 }
 
 /// See [`SqliteStore::write_conn`]; derefs to the connection.

@@ -71,14 +71,20 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// A database with every migration applied.
     pub async fn create(admin: &str) -> Self {
         let template = template(admin).await;
+        Self::create_from(admin, &format!("TEMPLATE {template}")).await
+    }
+
+    /// A database without gancho's tables: no migration applied yet.
+    pub async fn create_empty(admin: &str) -> Self {
+        Self::create_from(admin, "").await
+    }
+
+    async fn create_from(admin: &str, template: &str) -> Self {
         let name = format!("gancho_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-        admin_exec(
-            admin,
-            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
-        )
-        .await;
+        admin_exec(admin, &format!("CREATE DATABASE {name} {template}")).await;
         Self {
             url: with_database(admin, &name),
             name,

@@ -1,9 +1,13 @@
 //! The `gancho` binary itself: help text, a bad setting stopping start-up
 //! with one line, the generated admin token printed once, and a clean stop
-//! on SIGTERM.
+//! on SIGTERM. The operations commands have a file each below.
+
+mod backup;
+mod check;
+mod token;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,12 +26,46 @@ pub(crate) fn gancho() -> Command {
     cmd
 }
 
+/// Runs `gancho ARGS` in `dir` with only `env` set (and `PATH`).
+pub(crate) fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    gancho()
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// stdout and stderr as text.
+pub(crate) fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        String::from_utf8(out.stderr.clone()).unwrap(),
+    )
+}
+
+/// A failed command: non-zero, one line on stderr (returned), nothing else there.
+pub(crate) fn failed_in_one_line(out: &Output) -> String {
+    let (stdout, stderr) = text(out);
+    assert!(!out.status.success(), "succeeded: {stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}\nstdout: {stdout}");
+    assert!(lines[0].starts_with("gancho: "), "{stderr}");
+    lines[0].to_string()
+}
+
 #[test]
 fn every_command_has_help() {
     for args in [
         vec!["--help"],
         vec!["serve", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "reset", "--help"],
+        vec!["backup", "--help"],
+        vec!["check", "--help"],
+        vec!["migrate", "--help"],
         vec!["rotate-encryption-key", "--help"],
+        vec!["completions", "--help"],
     ] {
         let out = gancho().args(&args).output().unwrap();
 
@@ -38,21 +76,38 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _gancho"),
+        ("zsh", "#compdef gancho"),
+        ("fish", "complete -c gancho"),
+    ] {
+        let out = run(dir.path(), &["completions", shell], &[]);
+
+        assert!(out.status.success(), "{shell}");
+        let (script, _) = text(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for command in ["serve", "token", "backup", "check", "migrate"] {
+            assert!(script.contains(command), "{shell} misses {command}");
+        }
+    }
+    let out = run(dir.path(), &["completions", "tcsh"], &[]);
+    assert!(!out.status.success());
+}
+
+#[test]
 fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
 
-    let out = gancho()
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("GANCHO_RETRY_SCHEDULE", "1m,soon")
-        .output()
-        .unwrap();
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("GANCHO_RETRY_SCHEDULE", "1m,soon")],
+    );
 
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("GANCHO_RETRY_SCHEDULE"), "{err}");
+    let line = failed_in_one_line(&out);
+    assert!(line.contains("GANCHO_RETRY_SCHEDULE"), "{line}");
 }
 
 /// Starts `gancho serve` in `dir` and returns the child, its address, and
@@ -475,24 +530,14 @@ async fn rotating_the_encryption_key_reseals_every_secret_and_a_wrong_key_change
 #[test]
 fn a_corrupted_database_file_stops_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut garbage = b"SQLite format 3\0".to_vec();
-    garbage.extend((0..65_520u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    std::fs::write(dir.path().join("gancho.db"), garbage).unwrap();
+    write_corrupted_database(&dir.path().join("gancho.db"));
 
-    let out = gancho()
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("GANCHO_LISTEN", "127.0.0.1:0")
-        .output()
-        .unwrap();
+    let out = run(dir.path(), &["serve"], &[("GANCHO_LISTEN", "127.0.0.1:0")]);
 
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
+    let line = failed_in_one_line(&out);
     assert!(
-        lines[0].contains("gancho.db") && lines[0].contains("not a database"),
-        "{err}"
+        line.contains("gancho.db") && line.contains("not a database"),
+        "{line}"
     );
 }
 
@@ -551,4 +596,11 @@ async fn json_logs_are_one_object_per_line_with_the_calls_request_id() {
         err.contains("GANCHO_LOG_FORMAT") && err.lines().count() == 1,
         "{err}"
     );
+}
+
+/// A file with SQLite's header and garbage after it.
+pub(crate) fn write_corrupted_database(path: &std::path::Path) {
+    let mut garbage = b"SQLite format 3\0".to_vec();
+    garbage.extend((0..65_520u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(path, garbage).unwrap();
 }
