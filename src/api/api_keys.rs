@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "assistente"}))]
 pub struct ApiKeyIn {
     pub name: String,
 }

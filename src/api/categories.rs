@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Trilha Excel", "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"]}))]
 pub struct CategoryIn {
     pub name: String,
     #[serde(default)]
@@ -31,6 +32,7 @@ pub struct CategoryIn {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"]}))]
 pub struct CategoryPatch {
     pub name: Option<String>,
     pub product_ids: Option<Vec<ProductId>>,

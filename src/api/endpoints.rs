@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Área de membros", "url": "https://membros.example.com/webhooks/gancho", "event_types": ["access.granted", "access.revoked"], "headers": {"X-Origem": "gancho"}}))]
 pub struct EndpointIn {
     pub name: String,
     /// http or https.
@@ -63,6 +64,7 @@ fn yes() -> bool {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_types": ["access.granted", "access.revoked", "student.created"]}))]
 pub struct EndpointPatch {
     pub name: Option<String>,
     pub url: Option<String>,
@@ -286,6 +288,7 @@ async fn get_secret(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
 pub struct RotateIn {
     /// The new `whsec_` secret; generated when omitted.
     pub secret: Option<String>,

@@ -46,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Vendas Hotmart", "gateway": "hotmart", "access_days": 365, "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"], "category_ids": ["cat_01JF3Y9R7AW6P3U5X8Y0B1C2D3"]}))]
 pub struct InboundUrlIn {
     pub name: String,
     pub gateway: GatewayKind,
@@ -72,6 +73,7 @@ fn yes() -> bool {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
 pub struct InboundUrlPatch {
     pub name: Option<String>,
     pub gateway: Option<GatewayKind>,
@@ -218,6 +220,7 @@ async fn delete_inbound_url(
 /// A would-be call to the inbound URL.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"payload": "{\"event\":\"PURCHASE_APPROVED\",\"data\":{}}", "headers": {"X-Hotmart-Hottok": "hottok-da-sua-conta"}}))]
 pub struct DryRunIn {
     /// The raw body, exactly as the gateway would send it.
     pub payload: String,

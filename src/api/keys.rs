@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"gateway": "hotmart", "name": "Conta principal", "secret": "hottok-da-sua-conta"}))]
 pub struct KeyIn {
     pub gateway: GatewayKind,
     pub name: Option<String>,

@@ -31,6 +31,7 @@ pub struct ExternalIdIo {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Curso Completo de Excel", "external_ids": [{"gateway": "hotmart", "id": "3456789"}]}))]
 pub struct ProductIn {
     pub name: String,
     #[serde(default)]
@@ -39,6 +40,7 @@ pub struct ProductIn {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Excel Avançado"}))]
 pub struct ProductPatch {
     pub name: Option<String>,
     pub external_ids: Option<Vec<ExternalIdIo>>,

@@ -181,6 +181,7 @@ async fn list_students(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "maria@example.com", "name": "Maria Silva"}))]
 pub struct StudentIn {
     pub email: String,
     pub name: Option<String>,
@@ -227,6 +228,7 @@ async fn get_student(
 /// Exactly one of `product_id` and `category_id`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"product_id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2", "expires_at": "2027-01-31T23:59:59Z"}))]
 pub struct GrantIn {
     pub product_id: Option<ProductId>,
     pub category_id: Option<CategoryId>,
@@ -298,6 +300,7 @@ async fn delete_grant(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "inactive"}))]
 pub struct StudentPatchIn {
     /// `canceled`, `inactive` or `active` (emits `student.canceled`,
     /// `student.inactivated` or `student.reactivated`).
@@ -335,6 +338,7 @@ async fn update_student(
 /// Progress reported by the host platform.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "module_completed", "data": {"module": "Fórmulas", "progress": 40}}))]
 pub struct ProgressIn {
     /// `first_access`, `progress_updated`, `module_completed` or `certificate_issued`.
     #[serde(rename = "type")]

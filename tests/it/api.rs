@@ -96,6 +96,55 @@ async fn the_openapi_document_describes_the_routes() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Every /api/v1 operation lists the answers its middleware can give,
+    // the errors its path, query and body can cause, and its body's example.
+    let schemas = &doc["components"]["schemas"];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let listed = op["responses"].as_object().unwrap();
+            for status in ["401", "408", "503"] {
+                assert!(
+                    listed.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            if path.contains('{') {
+                assert!(listed.contains_key("404"), "{method} {path} lacks 404");
+            }
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !body.is_null() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        listed.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+                let name = body["$ref"]
+                    .as_str()
+                    .or_else(|| body["oneOf"][0]["$ref"].as_str())
+                    .and_then(|r| r.rsplit('/').next())
+                    .unwrap_or_else(|| panic!("{method} {path}: body {body}"));
+                assert!(
+                    schemas[name]["example"].is_object(),
+                    "{name} has no example"
+                );
+            }
+            let limits = op["parameters"].as_array().into_iter().flatten();
+            for p in limits.filter(|p| p["name"] == "limit") {
+                assert_eq!(
+                    (
+                        p["schema"]["minimum"].as_i64(),
+                        p["schema"]["maximum"].as_i64()
+                    ),
+                    (Some(1), Some(500)),
+                    "{method} {path}: limit"
+                );
+            }
+        }
+    }
     // The `?gateway=` parameter of the inbound URLs names every gateway.
     for path in ["/in/{public_id}", "/in/{public_id}/{slug}"] {
         let params = doc["paths"][path]["post"]["parameters"].as_array().unwrap();
