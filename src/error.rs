@@ -109,28 +109,35 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if let Self::Internal(source) = &self {
+impl ApiError {
+    /// What every answer of this error carries, whatever its body (the
+    /// API's JSON, the admin UI's page): the internal source logged once,
+    /// and `Retry-After` when the database is unavailable.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if let Self::Internal(source) = self {
             tracing::error!(error = %source, source = ?source.source(), "request failed");
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.public_message(),
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
         if let Self::Unavailable {
             retry_after_secs, ..
-        } = &self
+        } = self
         {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.public_message(),
+            },
+        };
+        self.finish((self.status(), axum::Json(body)).into_response())
     }
 }
 

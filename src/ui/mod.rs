@@ -276,6 +276,19 @@ impl Form {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// The raw values of two fields side by side, row by row (a form's
+    /// repeated `gateway`/`external_id` or `header_name`/`header_value`).
+    pub fn pairs(&self, left: &str, right: &str) -> Vec<(String, String)> {
+        let of = |name: &str| {
+            self.0
+                .iter()
+                .filter(move |(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        of(left).into_iter().zip(of(right)).collect()
+    }
+
     /// Every non-empty value of a field, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -343,19 +356,11 @@ impl IntoResponse for UiError {
             ),
             Self::Api(e) => (e.status(), e.public_message(), e.public_message()),
         };
-        if let Self::Api(ApiError::Internal(source)) = &self {
-            tracing::error!(error = %source, source = ?source.source(), "page failed");
+        let response = (status, layout::error_page(status, &pt, &en)).into_response();
+        match &self {
+            Self::Api(e) => e.finish(response),
+            Self::Csrf => response,
         }
-        let mut response = (status, layout::error_page(status, &pt, &en)).into_response();
-        if let Self::Api(ApiError::Unavailable {
-            retry_after_secs, ..
-        }) = &self
-        {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        response
     }
 }
 

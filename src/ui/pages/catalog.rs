@@ -86,18 +86,9 @@ async fn products(
 
 /// The product form, filled from `values` (what was typed, or the product).
 fn product_form(ctx: &Ctx, action: &str, values: &Form, error: Option<&str>) -> Markup {
-    let gateways = values
-        .0
-        .iter()
-        .filter(|(k, _)| k == "gateway")
-        .map(|(_, v)| v.clone());
-    let ids = values
-        .0
-        .iter()
-        .filter(|(k, _)| k == "external_id")
-        .map(|(_, v)| v.clone());
-    let mut rows: Vec<(Option<GatewayKind>, String)> = gateways
-        .zip(ids)
+    let mut rows: Vec<(Option<GatewayKind>, String)> = values
+        .pairs("gateway", "external_id")
+        .into_iter()
         .map(|(g, i)| (GatewayKind::parse(&g), i))
         .collect();
     rows.push((None, String::new()));
@@ -136,23 +127,13 @@ fn product_form(ctx: &Ctx, action: &str, values: &Form, error: Option<&str>) -> 
 
 /// `gateway` / `external_id` pairs of the form; rows with no id are skipped.
 fn external_ids(form: &Form) -> Result<Vec<ExternalId>, ApiError> {
-    let gateways = form
-        .0
-        .iter()
-        .filter(|(k, _)| k == "gateway")
-        .map(|(_, v)| v);
-    let ids = form
-        .0
-        .iter()
-        .filter(|(k, _)| k == "external_id")
-        .map(|(_, v)| v);
     let mut out = Vec::new();
-    for (g, id) in gateways.zip(ids) {
+    for (g, id) in form.pairs("gateway", "external_id") {
         let id = id.trim();
         if id.is_empty() {
             continue;
         }
-        let gateway = GatewayKind::parse(g)
+        let gateway = GatewayKind::parse(&g)
             .ok_or_else(|| ApiError::Validation(format!("gateway: unknown {g:?}")))?;
         out.push(ExternalId {
             gateway,

@@ -34,17 +34,6 @@ pub fn parse_id(raw: &str) -> Result<InboundUrlId, UiError> {
         .ok_or_else(|| ApiError::NotFound("inbound URL not found".into()).into())
 }
 
-/// The URL to paste into the gateway.
-pub async fn public_url(state: &AppState, u: &InboundUrl) -> Result<String, UiError> {
-    let workspace = state.store.get_workspace(&u.workspace_id).await?;
-    Ok(url::public_url(
-        &state.config.public_url,
-        &workspace.public_id,
-        &u.slug,
-        u.gateway,
-    ))
-}
-
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -55,10 +44,19 @@ async fn list(
         .list_inbound_urls(&ctx.ws, &list_page(q.cursor))
         .await?;
     let (rows, next) = split_page(rows, |u| u.id.to_string());
-    let mut urls = Vec::with_capacity(rows.len());
-    for u in &rows {
-        urls.push(public_url(&state, u).await?);
-    }
+    // One workspace read for the page, not one per row.
+    let workspace = state.store.get_workspace(&ctx.ws).await?;
+    let urls: Vec<String> = rows
+        .iter()
+        .map(|u| {
+            url::public_url(
+                &state.config.public_url,
+                &workspace.public_id,
+                &u.slug,
+                u.gateway,
+            )
+        })
+        .collect();
     let body = html! {
         p class="intro" { (ctx.t(M::EntradaIntro)) }
         (layout::listing(&ctx, "/ui/entrada/new", M::NewInboundUrl, M::EntradaEmpty, rows.is_empty(), next, html! {

@@ -95,18 +95,9 @@ async fn form(
         .iter()
         .map(|t| (t.to_string(), event_label(ctx.lang, t).to_string()))
         .collect();
-    let names = values
-        .0
-        .iter()
-        .filter(|(k, _)| k == "header_name")
-        .map(|(_, v)| v.clone());
-    let vals = values
-        .0
-        .iter()
-        .filter(|(k, _)| k == "header_value")
-        .map(|(_, v)| v.clone());
-    let mut headers: Vec<(String, String)> = names
-        .zip(vals)
+    let mut headers: Vec<(String, String)> = values
+        .pairs("header_name", "header_value")
+        .into_iter()
         .filter(|(n, _)| !n.trim().is_empty())
         .collect();
     headers.push((String::new(), String::new()));
@@ -146,16 +137,8 @@ async fn form(
 }
 
 fn headers_of(f: &Form) -> Vec<(String, String)> {
-    let names =
-        f.0.iter()
-            .filter(|(k, _)| k == "header_name")
-            .map(|(_, v)| v);
-    let values =
-        f.0.iter()
-            .filter(|(k, _)| k == "header_value")
-            .map(|(_, v)| v);
-    names
-        .zip(values)
+    f.pairs("header_name", "header_value")
+        .into_iter()
         .filter(|(n, _)| !n.trim().is_empty())
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect()
