@@ -387,7 +387,7 @@ fn read_toml(path: &str, required: bool) -> Result<BTreeMap<String, String>, Con
         .collect())
 }
 
-fn parse_database_url(value: &str) -> Result<DatabaseUrl, String> {
+pub fn parse_database_url(value: &str) -> Result<DatabaseUrl, String> {
     if let Some(path) = value.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() {

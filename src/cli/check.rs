@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, DatabaseUrl};
+use crate::config::Config;
 use crate::keys::rotate::verify;
 use crate::keys::seal::Sealer;
 use crate::storage::migrations::MigrationState;
@@ -36,7 +36,10 @@ pub async fn check() -> anyhow::Result<()> {
     };
     let state = match super::migrate::migration_state(&config, TIMEOUT).await {
         Ok(state) => {
-            report.ok("database", format!(" ({})", describe(&config.database_url)));
+            report.ok(
+                "database",
+                format!(" ({})", super::describe(&config.database_url)),
+            );
             report.migrations(&state);
             Some(state)
         }
@@ -156,13 +159,6 @@ impl Report {
             self.total,
             self.failed.join(", ")
         )
-    }
-}
-
-fn describe(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Sqlite(path) => format!("SQLite {}", path.display()),
-        DatabaseUrl::Postgres(_) => "PostgreSQL".into(),
     }
 }
 

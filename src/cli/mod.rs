@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod migrate;
 pub mod rotate;
 pub mod serve;
@@ -62,6 +63,23 @@ pub enum Command {
     /// headers), and GANCHO_PUBLIC_URL answers /healthz within 5 seconds.
     /// Changes nothing.
     Check,
+    /// Copy every row of the database into another, empty one (SQLite to
+    /// PostgreSQL and back).
+    ///
+    /// Moves workspaces, catalog, keys, URLs, endpoints, students and
+    /// access, processed-event keys, pending deliveries, logs and stats from
+    /// GANCHO_DATABASE_URL to URL, which is migrated first (a SQLite file is
+    /// created) and must hold no rows. The source is read as of one instant
+    /// and the target written in one transaction, with every table's count
+    /// checked before it commits: a failed copy leaves the target empty.
+    /// Secrets are copied sealed, so start gancho on the target with the
+    /// same GANCHO_ENCRYPTION_KEY. Stop gancho first: calls answered after
+    /// the copy starts are not in it.
+    Copy {
+        /// The database to copy into: postgres://USER@HOST:PORT/DB or sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Apply pending database migrations without serving, and list them.
     ///
     /// `serve` applies them at start-up too; this runs them ahead of a
@@ -112,6 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup { file } => backup::backup(&file).await,
         Command::Check => check::check().await,
+        Command::Copy { to } => copy::copy(&to).await,
         Command::Migrate => migrate::migrate().await,
         Command::RotateEncryptionKey => rotate::rotate_encryption_key().await,
         Command::Completions { shell } => {
@@ -128,6 +147,26 @@ fn config() -> anyhow::Result<crate::config::Config> {
         tracing::warn!("{w}");
     }
     Ok(config)
+}
+
+/// A database in words for the terminal, without its password:
+/// `SQLite gancho.db`, `PostgreSQL db.internal:5432/gancho`.
+fn describe(url: &crate::config::DatabaseUrl) -> String {
+    use crate::config::DatabaseUrl;
+    match url {
+        DatabaseUrl::Sqlite(path) => format!("SQLite {}", path.display()),
+        DatabaseUrl::Postgres(url) => {
+            match url.expose().parse::<sqlx::postgres::PgConnectOptions>() {
+                Ok(o) => format!(
+                    "PostgreSQL {}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or_default()
+                ),
+                Err(_) => "PostgreSQL".into(),
+            }
+        }
+    }
 }
 
 /// A spinner on stderr with `message` while something runs that may take

@@ -4,6 +4,7 @@
 //! picks one from `Config::database_url`.
 
 pub mod config_cache;
+pub mod copy;
 pub(crate) mod lookups;
 pub mod migrations;
 pub mod postgres;

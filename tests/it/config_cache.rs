@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::db::{pg_required, query};
 use crate::helpers::fixture::load;
-use crate::helpers::TestApp;
+use crate::helpers::{SendJson, TestApp};
 use crate::instances::{post, sale, setup, HOTTOK, TOKEN};
 
 fn hotmart_sale(i: usize, email: &str) -> crate::helpers::fixture::Fixture {
@@ -176,12 +176,8 @@ async fn a_change_through_one_instance_reaches_the_other_even_after_it_lost_its_
             let keys: serde_json::Value = client
                 .get(api(&addr_a, "/keys"))
                 .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .send_json()
+                .await;
             client
                 .post(api(&addr_a, "/keys"))
                 .bearer_auth(TOKEN)

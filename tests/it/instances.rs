@@ -12,6 +12,7 @@ use crate::cli::{start_with, stop};
 use crate::helpers::db::{pg_required, query, PgDatabase};
 use crate::helpers::fixture::load;
 use crate::helpers::receiver::Receiver;
+use crate::helpers::SendJson;
 
 pub(crate) const TOKEN: &str = "instances-admin-token";
 pub(crate) const HOTTOK: &str = "test-hottok-Xk3p9QmZ2v8T";
@@ -468,12 +469,8 @@ async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_
         .post(format!("http://{addr_a}/api/v1/keys"))
         .bearer_auth(TOKEN)
         .json(&json!({"gateway": "generic"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let secret = key["secret"]
         .as_str()
         .unwrap_or_else(|| panic!("{key}"))
@@ -481,12 +478,8 @@ async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_
     let workspace: serde_json::Value = client
         .get(format!("http://{addr_a}/api/v1/workspace"))
         .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let global = format!(
         "/in/{}?gateway=generic",
         workspace["public_id"].as_str().unwrap()

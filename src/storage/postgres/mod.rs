@@ -126,7 +126,9 @@ impl PgStore {
 }
 
 /// The migrations `conn`'s database records, against [`MIGRATOR`].
-async fn recorded_migrations(conn: &mut PgConnection) -> Result<MigrationState, sqlx::Error> {
+pub(super) async fn recorded_migrations(
+    conn: &mut PgConnection,
+) -> Result<MigrationState, sqlx::Error> {
     let (has_table,): (bool,) =
         sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
             .fetch_one(&mut *conn)

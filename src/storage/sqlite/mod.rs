@@ -123,7 +123,7 @@ impl SqliteStore {
 
 /// The connection settings of every gancho connection to the file: WAL,
 /// `FULL` sync, foreign keys, a 10 s busy timeout; created if missing.
-fn connect_options(path: &Path) -> StoreResult<SqliteConnectOptions> {
+pub(super) fn connect_options(path: &Path) -> StoreResult<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .create_if_missing(true)
@@ -136,7 +136,9 @@ fn connect_options(path: &Path) -> StoreResult<SqliteConnectOptions> {
 }
 
 /// The migrations `conn`'s database records, against [`MIGRATOR`].
-async fn recorded_migrations(conn: &mut SqliteConnection) -> StoreResult<MigrationState> {
+pub(super) async fn recorded_migrations(
+    conn: &mut SqliteConnection,
+) -> StoreResult<MigrationState> {
     let (has_table,): (bool,) = sqlx::query_as(
         "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
     )

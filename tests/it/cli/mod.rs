@@ -4,6 +4,7 @@
 
 mod backup;
 mod check;
+mod copy;
 mod token;
 
 use std::io::{BufRead, BufReader};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::helpers::db::{pg_url, PgDatabase};
 use crate::helpers::receiver::{Receiver, Reply};
+use crate::helpers::SendJson;
 
 thread_local! {
     /// Every line the last started gancho printed (tests run one per thread).
@@ -63,6 +65,7 @@ fn every_command_has_help() {
         vec!["token", "reset", "--help"],
         vec!["backup", "--help"],
         vec!["check", "--help"],
+        vec!["copy", "--help"],
         vec!["migrate", "--help"],
         vec!["rotate-encryption-key", "--help"],
         vec!["completions", "--help"],
@@ -249,12 +252,8 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         .post(api("/endpoints"))
         .bearer_auth("crash-test-token")
         .json(&serde_json::json!({"name": "r", "url": receiver.url}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let test = api(&format!(
         "/endpoints/{}/test",
         endpoint["id"].as_str().unwrap()
@@ -264,12 +263,8 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         let sent: serde_json::Value = client
             .post(&test)
             .bearer_auth("crash-test-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         events.push(sent["event_id"].as_str().unwrap().to_string());
     }
 
@@ -290,12 +285,8 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         let page: serde_json::Value = client
             .get(&list)
             .bearer_auth("crash-test-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         let statuses: Vec<String> = page["items"]
             .as_array()
             .unwrap()
@@ -371,12 +362,8 @@ async fn secrets_never_reach_gancho_s_own_log_output() {
     let ws: serde_json::Value = client
         .get(api("/workspace"))
         .bearer_auth("log-test-admin-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let global = ws["global_inbound_url"]
         .as_str()
         .unwrap()

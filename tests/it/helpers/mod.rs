@@ -338,3 +338,16 @@ impl ClockExt for ManualClock {
 pub fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// `request.send_json().await`: sends a request and reads its answer as
+/// JSON, for tests that talk to a gancho process over HTTP rather than to
+/// a [`TestApp`].
+pub trait SendJson {
+    async fn send_json(self) -> Value;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
