@@ -33,6 +33,7 @@ pub struct ApiKeyIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "ak_01JF3YD6Q8S0V2X4Z6B8D0F2H4", "name": "assistente", "bootstrap": false, "token": "Cg1536Q0Sawv8QgBmXBecLjXC2mfEWgk742JgMl6", "created_at": "2025-01-15T13:45:00Z"}))]
 pub struct ApiKeyOut {
     pub id: ApiKeyId,
     pub name: String,

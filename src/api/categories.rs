@@ -39,6 +39,7 @@ pub struct CategoryPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "cat_01JF3Y9R7AW6P3U5X8Y0B1C2D3", "name": "Trilha Excel", "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"], "created_at": "2025-01-15T13:47:12Z"}))]
 pub struct CategoryOut {
     pub id: CategoryId,
     pub name: String,

@@ -83,6 +83,7 @@ pub struct EndpointPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "ep_01JF3YE7R9T1W3Y5A7C9E1G3J5", "name": "Área de membros", "url": "https://membros.example.com/webhooks/gancho", "event_types": ["access.granted", "access.revoked"], "product_ids": [], "headers": {"X-Origem": "********"}, "rate_limit_per_second": null, "max_in_flight": null, "enabled": true, "disabled_reason": null, "health": {"state": "healthy", "consecutive_failures": 0, "next_probe_at": null}, "secret": "whse…BRM=", "created_at": "2025-01-15T14:02:31Z"}))]
 pub struct EndpointOut {
     pub id: EndpointId,
     pub name: String,
@@ -265,6 +266,7 @@ async fn delete_endpoint(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"secret": "whsec_SnHRlh2ut8qPFYY05VFmoigcm2PfpcQX/ZmDgc54B64=", "previous_secret_expires_at": "2025-01-16T14:10:00Z"}))]
 pub struct SecretOut {
     pub secret: String,
     /// Until when the previous secret also signs deliveries.
@@ -328,6 +330,7 @@ async fn rotate_secret(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"event_id": "evt_01JF4C5G7J9M1P3R5T7V9X1Z3B", "delivery_id": "dlv_01JF4C6H8K0N2Q4S6V8X0Z2B4D"}))]
 pub struct TestOut {
     pub event_id: EventId,
     pub delivery_id: DeliveryId,
@@ -359,6 +362,7 @@ async fn send_test(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "dlv_01JF4C6H8K0N2Q4S6V8X0Z2B4D", "event_id": "evt_01JF4C5G7J9M1P3R5T7V9X1Z3B", "event_type": "access.granted", "endpoint_id": "ep_01JF3YE7R9T1W3Y5A7C9E1G3J5", "status": "success", "attempts": 2, "last_http_status": 200, "last_error": null, "next_attempt_at": null, "created_at": "2025-01-15T14:20:03Z", "attempt_log": [{"number": 1, "at": "2025-01-15T14:20:03Z", "http_status": 503, "response_body": "Service Unavailable", "duration_ms": 412, "error": "HTTP 503"}, {"number": 2, "at": "2025-01-15T14:20:33Z", "http_status": 200, "response_body": "ok", "duration_ms": 87, "error": null}]}))]
 pub struct DeliveryOut {
     pub id: DeliveryId,
     pub event_id: EventId,

@@ -16,6 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(example = json!({"gateway": "hotmart", "name": "Hotmart", "formats": "webhook 2.0.0 (JSON); legacy postback v1 (form)", "proof": "header_token", "proof_detail": "X-HOTMART-HOTTOK header, else the body's hottok (v1)", "token_in_url": false, "secret": "from_gateway", "where_to_paste": "Na Hotmart, vá em Ferramentas > Webhook (API e notificações) > Cadastrar Webhook. Dê um nome, cole a URL do gancho, escolha a versão 2.0.0, os produtos e os eventos, e salve. Depois copie o Hottok de verificação (aba Autenticação) para o gancho.", "takes_api_key": false}))]
 pub struct GatewayOut {
     /// The value of `gateway` in keys and inbound URLs, and of `?gateway=`.
     pub gateway: GatewayKind,

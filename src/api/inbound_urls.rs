@@ -90,6 +90,7 @@ pub struct InboundUrlPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "in_01JF3YB4N6Q8S0T2V4W6X8Z0A2", "name": "Vendas Hotmart", "gateway": "hotmart", "slug": "vendas-hotmart", "access_days": 365, "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"], "category_ids": ["cat_01JF3Y9R7AW6P3U5X8Y0B1C2D3"], "enabled": true, "allowed_sources": [], "url": "https://gancho.example.com/in/ejpmtuf26sawzqffsvh9frhd/vendas-hotmart?gateway=hotmart", "created_at": "2025-01-15T13:55:18Z"}))]
 pub struct InboundUrlOut {
     pub id: InboundUrlId,
     pub name: String,
@@ -262,6 +263,7 @@ impl DryRunIn {
 
 /// What the call would do; nothing of it was stored or sent.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"outcome": "would_apply", "http_status": 200, "message": null, "gateway": "hotmart", "proof": {"passed": true, "reason": "the proof matches a configured key", "key_id": "key_01JF3YC5P7R9T1V3W5X7Z9B1D3"}, "event": {"gateway": "hotmart", "transaction_id": "HP16015479281022", "status": "approved", "customer": {"email": "maria@example.com", "name": "Maria Silva", "phone": "+5511987654321", "document": null}, "product": {"id": "3456789", "name": "Curso Completo de Excel"}, "amount_cents": 49700, "currency": "BRL", "subscription_id": null, "recurrence": null, "occurred_at": "2025-01-15T14:20:00Z", "native_event": "PURCHASE_APPROVED"}, "student": {"email": "maria@example.com", "student_id": null, "is_new": true}, "effects": [{"action": "grant", "product_id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2", "category_id": null, "name": "Curso Completo de Excel", "until": "2026-01-15T14:20:00Z", "grant_id": null, "reason": null}], "event_types": ["purchase.approved", "student.created", "access.granted"], "outbound": [{"event_type": "access.granted", "endpoint_id": "ep_01JF3YE7R9T1W3Y5A7C9E1G3J5", "endpoint_name": "Área de membros"}]}))]
 pub struct DryRunOut {
     /// `would_apply`, `duplicate`, `ignored`, `would_wait_for_buyer`,
     /// `proof_failed`, `unrecognized`, `inactive_url` or `rejected`.

@@ -37,6 +37,7 @@ pub struct KeyIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "key_01JF3YC5P7R9T1V3W5X7Z9B1D3", "gateway": "hotmart", "name": "Conta principal", "secret": "hott…onta", "created_at": "2025-01-15T13:52:40Z"}))]
 pub struct KeyOut {
     pub id: KeyId,
     pub gateway: GatewayKind,

@@ -80,6 +80,7 @@ impl From<LogParams> for LogQuery {
 
 /// A row of the Logs table.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "log_01JF4C4F6H8K0M2P4R6T8W0Y2A", "at": "2025-01-15T14:20:00Z", "direction": "in", "gateway": "hotmart", "event_type": "purchase.approved", "email": "maria@example.com", "status": "success", "http_status": 200, "duration_ms": 38, "integration": {"kind": "inbound_url", "id": "in_01JF3YB4N6Q8S0T2V4W6X8Z0A2", "name": "Vendas Hotmart"}, "attempts": 1, "error": null, "reprocess_of": null}))]
 pub struct LogOut {
     pub id: LogId,
     pub at: DateTime<Utc>,
@@ -135,6 +136,7 @@ async fn list_logs(
 
 /// A full entry.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "log_01JF4C4F6H8K0M2P4R6T8W0Y2A", "at": "2025-01-15T14:20:00Z", "direction": "in", "gateway": "hotmart", "event_type": "purchase.approved", "email": "maria@example.com", "status": "success", "http_status": 200, "duration_ms": 38, "integration": {"kind": "inbound_url", "id": "in_01JF3YB4N6Q8S0T2V4W6X8Z0A2", "name": "Vendas Hotmart"}, "attempts": 1, "error": null, "reprocess_of": null, "detail": {"request": {"method": "POST", "client_ip": "203.0.113.7", "path": "/in/ejpmtuf26sawzqffsvh9frhd/vendas-hotmart", "headers": {"content-type": "application/json", "x-hotmart-hottok": "[redacted]"}, "query": {"gateway": "hotmart"}, "body": "{\"event\":\"PURCHASE_APPROVED\"}"}, "verification": {"result": "verified", "key_id": "key_01JF3YC5P7R9T1V3W5X7Z9B1D3"}, "normalized": {"gateway": "hotmart", "transaction_id": "HP16015479281022", "status": "approved"}, "outcome": "processed", "reprocess_of": null, "effects": [{"action": "grant", "product_id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"}], "response": {"status": 200, "body": {"status": "processed", "log_id": "log_01JF4C4F6H8K0M2P4R6T8W0Y2A"}}}}))]
 pub struct LogDetailOut {
     #[serde(flatten)]
     pub entry: LogOut,
@@ -164,6 +166,7 @@ async fn get_log(
 
 /// The outcome of a reprocess: a new entry linked to the first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "processed", "log_id": "log_01JF4E8K0N2Q4S6V8X0Z2B4D6F", "reprocess_of": "log_01JF4C4F6H8K0M2P4R6T8W0Y2A"}))]
 pub struct ReprocessOut {
     /// `processed`, `duplicate` (it had been processed already) or `ignored`.
     pub status: String,
@@ -300,6 +303,7 @@ pub struct DayOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"total": 42, "success": 40, "failure": 2, "avg_ms": 57.5, "per_day": [{"date": "2025-01-14", "total": 18, "success": 18, "failure": 0}, {"date": "2025-01-15", "total": 24, "success": 22, "failure": 2}]}))]
 pub struct StatsOut {
     pub total: i64,
     pub success: i64,
@@ -338,6 +342,7 @@ async fn log_stats(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"waiting": 3, "processing": 1, "late": 0, "done": 128, "failed": 2}))]
 pub struct QueueOut {
     /// Pending and due within the last minute, or later.
     pub waiting: i64,

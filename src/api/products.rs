@@ -47,6 +47,7 @@ pub struct ProductPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2", "name": "Curso Completo de Excel", "external_ids": [{"gateway": "hotmart", "id": "3456789"}], "created_at": "2025-01-15T13:46:05Z"}))]
 pub struct ProductOut {
     pub id: ProductId,
     pub name: String,

@@ -42,6 +42,7 @@ pub enum SourceOut {
 
 /// A current grant.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "grt_01JF4B3D5F7H9K1M3P5R7T9V1X", "product_id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2", "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"], "source": {"gateway": "hotmart", "transaction_id": "HP16015479281022", "subscription_id": null}, "granted_at": "2025-01-15T14:20:01Z", "expires_at": "2026-01-15T14:20:01Z", "revoked_at": null}))]
 pub struct GrantOut {
     pub id: GrantId,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +95,7 @@ impl From<Access> for GrantOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "stu_01JF4B2C3D4E5F6G7H8J9K0M1N", "email": "maria@example.com", "name": "Maria Silva", "phone": "+5511987654321", "status": "active", "created_at": "2025-01-15T14:20:01Z", "access": [{"id": "grt_01JF4B3D5F7H9K1M3P5R7T9V1X", "product_id": "prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2", "product_ids": ["prod_01JF3Y8Q6ZV5N2T4W7X9A0B1C2"], "source": {"gateway": "hotmart", "transaction_id": "HP16015479281022", "subscription_id": null}, "granted_at": "2025-01-15T14:20:01Z", "expires_at": "2026-01-15T14:20:01Z", "revoked_at": null}]}))]
 pub struct StudentOut {
     pub id: StudentId,
     pub email: String,
@@ -349,6 +351,7 @@ pub struct ProgressIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"event_id": "evt_01JF4D7J9M1P3R5T7V9X1Z3B5D", "type": "student.module_completed"}))]
 pub struct EventQueuedOut {
     pub event_id: EventId,
     #[serde(rename = "type")]

@@ -16,6 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "ws_01JF3Y7P5XT4M1R3V6W8Z9A0B1", "name": "Escola da Maria", "public_id": "ejpmtuf26sawzqffsvh9frhd", "global_inbound_url": "https://gancho.example.com/in/ejpmtuf26sawzqffsvh9frhd"}))]
 pub struct WorkspaceOut {
     pub id: WorkspaceId,
     pub name: String,

@@ -3,7 +3,7 @@
 
 use gancho::model::GatewayKind;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, ADMIN_TOKEN};
 
@@ -97,7 +97,12 @@ async fn the_openapi_document_describes_the_routes() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // Every /api/v1 operation lists the answers its middleware can give,
-    // the errors its path, query and body can cause, and its body's example.
+    // the errors its path, query and body can cause, and an example of its
+    // request body and of each 2xx JSON answer that fits its schema.
+    // Exempt, besides `204`s: the answers that are not a JSON schema's.
+    let not_json = [("get", "/api/v1/openapi.json"), ("get", "/api/v1/logs.csv")];
+    let mut exempted = Vec::new();
+    let mut misfits = Vec::new();
     let schemas = &doc["components"]["schemas"];
     for (path, item) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/v1/") {
@@ -131,6 +136,38 @@ async fn the_openapi_document_describes_the_routes() {
                     schemas[name]["example"].is_object(),
                     "{name} has no example"
                 );
+                misfits.extend(misfit(
+                    &schemas[name]["example"],
+                    &schemas[name],
+                    schemas,
+                    name,
+                ));
+            }
+            for (status, answer) in listed.iter().filter(|(s, _)| s.starts_with('2')) {
+                let schema = &answer["content"]["application/json"]["schema"];
+                if status == "204" || not_json.contains(&(method.as_str(), path.as_str())) {
+                    assert!(
+                        schema.is_null(),
+                        "{method} {path}: {status} has a JSON schema"
+                    );
+                    exempted.push((method.as_str(), path.as_str()));
+                    continue;
+                }
+                let name = ref_name(schema)
+                    .unwrap_or_else(|| panic!("{method} {path}: {status} has no $ref: {schema}"));
+                // A `ListOut<T>`: the example is on `T`, which utoipa writes
+                // inline in the list's schema (or as a `$ref`).
+                let mut answered = &schemas[name];
+                let item = &answered["properties"]["items"]["items"];
+                if item.is_object() {
+                    answered = ref_name(item).map_or(item, |n| &schemas[n]);
+                }
+                let example = &answered["example"];
+                assert!(
+                    example.is_object(),
+                    "{method} {path}: {status} answers {name}, which has no example"
+                );
+                misfits.extend(misfit(example, answered, schemas, name));
             }
             let limits = op["parameters"].as_array().into_iter().flatten();
             for p in limits.filter(|p| p["name"] == "limit") {
@@ -145,6 +182,16 @@ async fn the_openapi_document_describes_the_routes() {
             }
         }
     }
+    for exempt in not_json {
+        assert!(exempted.contains(&exempt), "{exempt:?} need not be exempt");
+    }
+    misfits.sort();
+    misfits.dedup();
+    assert!(
+        misfits.is_empty(),
+        "examples that do not fit their schema:\n{}",
+        misfits.join("\n")
+    );
     // The `?gateway=` parameter of the inbound URLs names every gateway.
     for path in ["/in/{public_id}", "/in/{public_id}/{slug}"] {
         let params = doc["paths"][path]["post"]["parameters"].as_array().unwrap();
@@ -154,6 +201,139 @@ async fn the_openapi_document_describes_the_routes() {
             assert!(described.contains(kind.as_str()), "{path}: {kind}");
         }
     }
+}
+
+/// The component a `{"$ref": "#/components/schemas/X"}` names.
+fn ref_name(schema: &Value) -> Option<&str> {
+    schema["$ref"].as_str().and_then(|r| r.rsplit('/').next())
+}
+
+/// Why `value` does not fit `schema`, one line per problem, for the part of
+/// JSON Schema utoipa writes (`$ref`, `oneOf`, `allOf`, `type`, `enum`,
+/// `format`, `minimum`, `required`, `properties`, `items`). Stricter than
+/// JSON Schema in two ways, to catch a slip in an example: an object may
+/// hold only the properties its schema lists (unless it is free-form), and
+/// an ID must carry its kind's prefix.
+fn misfit(value: &Value, schema: &Value, schemas: &Value, at: &str) -> Vec<String> {
+    if let Some(name) = ref_name(schema) {
+        let target = &schemas[name];
+        if target.is_null() {
+            return vec![format!("{at}: no schema {name}")];
+        }
+        let prefix = target["description"]
+            .as_str()
+            .and_then(|d| d.strip_prefix("ID with the `"))
+            .and_then(|d| d.split('`').next());
+        if let (Some(prefix), Some(id)) = (prefix, value.as_str()) {
+            if !id.starts_with(prefix) {
+                return vec![format!("{at}: {id} is not a {prefix} ID")];
+            }
+        }
+        return misfit(value, target, schemas, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        let fits = options
+            .iter()
+            .filter(|o| misfit(value, o, schemas, at).is_empty())
+            .count();
+        if fits == 1 {
+            return Vec::new();
+        }
+        let why = options.iter().flat_map(|o| misfit(value, o, schemas, at));
+        return vec![format!(
+            "{at}: fits {fits} of oneOf, not 1 ({})",
+            why.collect::<Vec<_>>().join("; ")
+        )];
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        // utoipa writes `allOf` for `#[serde(flatten)]`: one object, the
+        // parts' properties together.
+        let mut merged = json!({"type": "object", "properties": {}, "required": []});
+        for part in parts {
+            let part = ref_name(part).map_or(part, |n| &schemas[n]);
+            for (k, v) in part["properties"].as_object().into_iter().flatten() {
+                merged["properties"][k] = v.clone();
+            }
+            let required = part["required"].as_array().into_iter().flatten();
+            merged["required"]
+                .as_array_mut()
+                .unwrap()
+                .extend(required.cloned());
+        }
+        return misfit(value, &merged, schemas, at);
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let fits_type = allowed.is_empty()
+        || allowed.contains(&kind)
+        || (kind == "integer" && allowed.contains(&"number"));
+    if !fits_type {
+        return vec![format!("{at}: {value} is {kind}, not {allowed:?}")];
+    }
+    let mut out = Vec::new();
+    if let Some(choices) = schema["enum"].as_array() {
+        if !choices.contains(value) {
+            out.push(format!("{at}: {value} is not one of {choices:?}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64()) {
+        if n < min {
+            out.push(format!("{at}: {n} is below {min}"));
+        }
+    }
+    if let Some(text) = value.as_str() {
+        let fits_format = match schema["format"].as_str() {
+            Some("date-time") => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            Some("date") => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+            _ => true,
+        };
+        if !fits_format {
+            out.push(format!("{at}: {text} is not a {}", schema["format"]));
+        }
+    }
+    if let Value::Array(items) = value {
+        for (i, item) in items.iter().enumerate() {
+            out.extend(misfit(
+                item,
+                &schema["items"],
+                schemas,
+                &format!("{at}[{i}]"),
+            ));
+        }
+    }
+    if let Value::Object(fields) = value {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            if !fields.contains_key(name.as_str().unwrap_or_default()) {
+                out.push(format!("{at}: lacks the required {name}"));
+            }
+        }
+        let properties = &schema["properties"];
+        let extra = &schema["additionalProperties"];
+        let is_free_form = properties.is_null() && extra.is_null();
+        for (name, field) in fields {
+            let at = format!("{at}.{name}");
+            if !properties[name].is_null() {
+                out.extend(misfit(field, &properties[name], schemas, &at));
+            } else if extra.is_object() {
+                out.extend(misfit(field, extra, schemas, &at));
+            } else if !is_free_form && extra != &Value::Bool(true) {
+                out.push(format!("{at}: not a property of the schema"));
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test]
