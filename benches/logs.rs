@@ -4,6 +4,10 @@
 //! date, and 30-day stats. Target: median under 50 ms each.
 //!
 //! Run: `cargo bench --bench logs` (rows with GANCHO_BENCH_ROWS, default 1000000).
+//!
+//! With `GANCHO_BENCH_COPY_TO=postgres://…/empty_db` (or a SQLite path that
+//! does not exist) it then times `gancho copy` of the whole database there:
+//! `GANCHO_BENCH_ROWS=100000 GANCHO_BENCH_COPY_TO=postgres://postgres@127.0.0.1:5432/copy_bench cargo bench --bench logs`.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::sync::Arc;
@@ -120,6 +124,25 @@ async fn main() {
     }
     let _ = tx.send(());
     let _ = server.await;
+
+    if let Ok(to) = std::env::var("GANCHO_BENCH_COPY_TO") {
+        let target = gancho::config::parse_database_url(&to).expect("GANCHO_BENCH_COPY_TO");
+        let started = Instant::now();
+        let copied =
+            gancho::storage::copy::copy(&DatabaseUrl::Sqlite(path.clone()), &target, &|_, _, _| {})
+                .await
+                .expect("copy");
+        let logs = copied
+            .tables
+            .iter()
+            .find(|(t, _)| *t == "log_entries")
+            .map_or(0, |(_, n)| *n);
+        println!(
+            "gancho copy to {to}: {} rows ({logs} log entries and their details) in {:.2} s",
+            copied.rows(),
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// Bulk-loads rows with SQL, in chunks, the way production writes would
@@ -159,6 +182,24 @@ async fn load(path: &std::path::Path, ws: &str, rows: i64) {
         .execute(&pool)
         .await
         .expect("load");
+        // Each entry's bulky part, about 1 KiB, as a webhook's would be.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2)
+             INSERT INTO log_details (log_id, detail)
+             SELECT printf('log_%026d', $3 - i),
+                    json_object('request_headers', json_object('content-type', 'application/json',
+                                    'x-hotmart-hottok', 'bench-hottok-0123456789'),
+                                'request_body', printf('{\"event\":\"PURCHASE_APPROVED\",\"data\":{\"buyer\":{\"email\":\"user%d@example.com\",\"name\":\"%s\"},\"purchase\":{\"transaction\":\"HP%010d\",\"status\":\"APPROVED\"}}}',
+                                    i % 50000, substr(hex(zeroblob(400)), 1, 700), i),
+                                'response_status', 200)
+             FROM n",
+        )
+        .bind(start)
+        .bind(end)
+        .bind(rows)
+        .execute(&pool)
+        .await
+        .expect("load details");
         start = end;
     }
     pool.close().await;
