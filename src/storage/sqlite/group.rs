@@ -14,6 +14,17 @@
 //! takes the group and commits it. Under load a group holds every call that
 //! arrived during the previous commit; alone, a call commits at once.
 //!
+//! Durability is pipelined (issue 9): the writer connection commits with
+//! `synchronous = NORMAL`, so `COMMIT` writes the group's WAL frames without
+//! waiting for the disk, and the committer then lets go of the slot (the
+//! next group's units run) while it fsyncs the WAL file (`writer::sync_wal`)
+//! on the blocking pool. Only after that fsync succeeds are the group's
+//! members answered `Ok`: a `200` still means the call is on disk. Before
+//! this, the slot was held through the fsync and no unit ran meanwhile; the
+//! profile showed the process at one core of two. An fsync that fails is
+//! a write failure like a failed `COMMIT`: the members are answered with an
+//! error and new writes are refused until a probe commits (`WriteHealth`).
+//!
 //! If the group's transaction breaks (a failed `RELEASE` or rollback, a
 //! failed `COMMIT`), every member is answered with an error: nothing of a
 //! group is reported durable unless its `COMMIT` succeeded. A connection
@@ -27,14 +38,14 @@
 //! it from `BEGIN` to `COMMIT`), so the two connections take turns in
 //! arrival order instead of meeting in SQLite's busy handler.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use rusqlite::Connection;
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
-use super::writer;
+use super::writer::{self, WalSync};
 use crate::storage::write::WriteHealth;
 use crate::storage::{StoreError, StoreResult};
 
@@ -43,6 +54,8 @@ pub(super) struct Slot {
     path: PathBuf,
     /// `None` after a failure closed it; opened again by the next group.
     conn: Option<Connection>,
+    /// What makes the connection's commits durable (`writer::open`).
+    sync: WalSync,
     group: Option<Group>,
 }
 
@@ -54,6 +67,9 @@ struct Group {
     /// Held from `BEGIN` to the end of the transaction.
     _file: OwnedMutexGuard<()>,
 }
+
+/// Makes the commits written to a WAL file so far durable.
+pub(super) type SyncWal = fn(&Path) -> std::io::Result<()>;
 
 /// The store's side of group commit: the slot, the committer's wake-up
 /// call and the lock both writer connections take.
@@ -99,11 +115,13 @@ impl Slot {
             Some(conn) => conn,
             None => {
                 let path = self.path.clone();
-                tokio::task::spawn_blocking(move || writer::open(&path))
+                let (conn, sync) = tokio::task::spawn_blocking(move || writer::open(&path))
                     .await
                     .map_err(|e| {
                         StoreError::Unavailable(format!("the writer thread failed: {e}"))
-                    })??
+                    })??;
+                self.sync = sync;
+                conn
             }
         };
         let (conn, done) = tokio::task::spawn_blocking(move || {
@@ -121,11 +139,22 @@ impl GroupCommit {
     /// Opens the writer connection on the migrated file at `path` and
     /// starts the committer task (it ends when the store is gone).
     pub(super) fn start(path: PathBuf, health: Arc<WriteHealth>) -> StoreResult<Self> {
-        let conn = writer::open(&path)?;
+        Self::start_syncing_with(path, health, writer::sync_wal)
+    }
+
+    /// As [`Self::start`], with `sync_wal` in place of `writer::sync_wal`
+    /// (the tests use it to see when, and with what outcome, it runs).
+    pub(super) fn start_syncing_with(
+        path: PathBuf,
+        health: Arc<WriteHealth>,
+        sync_wal: SyncWal,
+    ) -> StoreResult<Self> {
+        let (conn, sync) = writer::open(&path)?;
         let this = Self {
             slot: Arc::new(Mutex::new(Slot {
                 path,
                 conn: Some(conn),
+                sync,
                 group: None,
             })),
             wake: Arc::default(),
@@ -138,6 +167,7 @@ impl GroupCommit {
             Arc::clone(&this.wake),
             Arc::clone(&this.health),
             Arc::clone(&this.commits),
+            sync_wal,
         ));
         Ok(this)
     }
@@ -262,6 +292,7 @@ async fn committer(
     wake: Arc<Notify>,
     health: Arc<WriteHealth>,
     commits: Arc<AtomicU64>,
+    sync_wal: SyncWal,
 ) {
     loop {
         wake.notified().await;
@@ -280,16 +311,32 @@ async fn committer(
             slot.conn = None;
             continue;
         }
+        let Group { members, _file, .. } = group;
         let outcome = slot.blocking("COMMIT").await;
         if outcome.is_err() {
             // SQLite may or may not have rolled back: start afresh.
             slot.roll_back();
             slot.conn = None;
         }
+        let wal = slot.sync.clone();
+        // The next group may begin (and the pools' writers write) while
+        // this one's WAL frames go to disk.
         drop(slot);
+        drop(_file);
+        let outcome = match (outcome, wal) {
+            (Ok(()), WalSync::After(wal)) => tokio::task::spawn_blocking(move || sync_wal(&wal))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the writer thread failed: {e}")))
+                .and_then(|synced| {
+                    synced.map_err(|e| {
+                        StoreError::Unavailable(format!("the WAL could not be synced to disk: {e}"))
+                    })
+                }),
+            (outcome, _) => outcome,
+        };
         commits.fetch_add(1, Ordering::Relaxed);
         let outcome = health.note(outcome);
-        for member in group.members {
+        for member in members {
             let shared = match &outcome {
                 Ok(()) => Ok(()),
                 Err(StoreError::Unavailable(why)) => Err(StoreError::Unavailable(why.clone())),
@@ -304,6 +351,8 @@ async fn committer(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use chrono::Utc;
 
     use super::*;
@@ -323,6 +372,126 @@ mod tests {
             log_id: LogId::new(),
             processed_at: Utc::now(),
         }
+    }
+
+    /// A migrated file and a group commit on it whose WAL syncs go through `sync`.
+    async fn group_on(dir: &tempfile::TempDir, sync: SyncWal) -> (GroupCommit, Arc<WriteHealth>) {
+        let path = dir.path().join("g.db");
+        drop(SqliteStore::open(&path).await.unwrap());
+        let health = Arc::new(WriteHealth::default());
+        let group = GroupCommit::start_syncing_with(path, Arc::clone(&health), sync).unwrap();
+        (group, health)
+    }
+
+    fn write_probe(unit: &mut Unit) {
+        let conn = unit.conn().unwrap();
+        writer::execute(
+            conn,
+            "INSERT INTO write_probe (filler) VALUES ($1)",
+            &[&vec![0_u8; 16]],
+        )
+        .unwrap();
+    }
+
+    /// The pipelined fsync: while a group's WAL sync runs, the next group's
+    /// units run, and the first group's members are answered only once its
+    /// sync has returned.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_is_answered_after_its_wal_sync_and_the_next_runs_meanwhile() {
+        static GATE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+        static OPENED: std::sync::Condvar = std::sync::Condvar::new();
+        static SYNCS: AtomicU64 = AtomicU64::new(0);
+        static ENTERED: AtomicU64 = AtomicU64::new(0);
+        fn held_sync(wal: &Path) -> std::io::Result<()> {
+            ENTERED.fetch_add(1, Ordering::SeqCst);
+            let mut open = GATE.lock().unwrap();
+            while !*open {
+                open = OPENED.wait(open).unwrap();
+            }
+            drop(open);
+            writer::sync_wal(wal)?;
+            SYNCS.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        /// Opens the gate however the test ends, so a failed assertion
+        /// fails the test instead of leaving the committer's sync waiting.
+        struct Opens;
+        impl Drop for Opens {
+            fn drop(&mut self) {
+                *GATE.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                OPENED.notify_all();
+            }
+        }
+        let opens = Opens;
+        let dir = tempfile::tempdir().unwrap();
+        let (group, _health) = group_on(&dir, held_sync).await;
+        let mut first = group.begin().await.unwrap();
+        write_probe(&mut first);
+        let first = tokio::spawn(first.commit());
+        for _ in 0..1000 {
+            if ENTERED.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            ENTERED.load(Ordering::SeqCst),
+            1,
+            "the first group never synced"
+        );
+        // The committer is now held in the first group's sync; a second
+        // unit begins, writes and releases all the same.
+        let mut second = tokio::time::timeout(Duration::from_secs(10), group.begin())
+            .await
+            .expect("a unit could not begin while the last group's WAL synced")
+            .unwrap();
+        write_probe(&mut second);
+        let second = tokio::spawn(second.commit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!first.is_finished(), "answered before its WAL was synced");
+        assert_eq!(SYNCS.load(Ordering::SeqCst), 0);
+        drop(opens);
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(SYNCS.load(Ordering::SeqCst), 2, "one sync per group");
+    }
+
+    /// A WAL sync that fails fails the group's members, and writes are
+    /// refused until a probe commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_wal_sync_is_a_failed_commit() {
+        fn failing_sync(_wal: &Path) -> std::io::Result<()> {
+            Err(std::io::Error::other("no space left on device"))
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (group, health) = group_on(&dir, failing_sync).await;
+        let mut unit = group.begin().await.unwrap();
+        write_probe(&mut unit);
+        let done = unit.commit().await;
+        assert!(
+            matches!(&done, Err(StoreError::Unavailable(why)) if why.contains("synced")),
+            "{done:?}"
+        );
+        assert!(health.admit().is_err(), "writes still admitted");
+    }
+
+    /// The writer connection runs WAL with `NORMAL` sync and names its WAL
+    /// file, which `sync_wal` opens and syncs.
+    #[tokio::test]
+    async fn the_writer_syncs_the_wal_file_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        drop(SqliteStore::open(&path).await.unwrap());
+        let (conn, sync) = writer::open(&path).unwrap();
+        let level: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 1, "synchronous = NORMAL");
+        let WalSync::After(wal) = sync else {
+            panic!("not in WAL mode")
+        };
+        assert_eq!(wal, dir.path().join("g.db-wal"));
+        writer::sync_wal(&wal).unwrap();
     }
 
     /// 200 concurrent units, every fifth dropped half-way: the others all

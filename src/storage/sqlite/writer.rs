@@ -32,10 +32,14 @@ pub(super) type Params<'a> = &'a [&'a dyn ToSql];
 /// the ledger's unit of work, with room to spare.
 const STATEMENT_CACHE: usize = 64;
 
-/// Opens the writer connection on an existing, migrated file with the same
-/// settings as the sqlx pools (`SqliteStore::open`): WAL, `FULL` sync,
-/// foreign keys, a 10 s busy timeout.
-pub(super) fn open(path: &Path) -> StoreResult<Connection> {
+/// Opens the writer connection on an existing, migrated file with the
+/// settings of the sqlx pools (`SqliteStore::open`: WAL, foreign keys, a
+/// 10 s busy timeout) but `synchronous = NORMAL`: its `COMMIT` writes the
+/// WAL without waiting for the disk, and the committer makes the group
+/// durable with [`sync_wal`] after it has let the next group start
+/// (`group.rs`). Should the file not be in WAL mode, the connection keeps
+/// `FULL` and its `COMMIT` is durable by itself; [`WalSync::None`] says so.
+pub(super) fn open(path: &Path) -> StoreResult<(Connection, WalSync)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -43,9 +47,21 @@ pub(super) fn open(path: &Path) -> StoreResult<Connection> {
     .map_err(map_err)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(map_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(map_err)?;
-    conn.pragma_update(None, "synchronous", "FULL")
+    let sync = if mode.eq_ignore_ascii_case("wal") {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        WalSync::After(wal.into())
+    } else {
+        WalSync::None
+    };
+    let level = match sync {
+        WalSync::After(_) => "NORMAL",
+        WalSync::None => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", level)
         .map_err(map_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(map_err)?;
@@ -55,7 +71,27 @@ pub(super) fn open(path: &Path) -> StoreResult<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+    Ok((conn, sync))
+}
+
+/// What makes the writer's commits durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum WalSync {
+    /// `COMMIT` itself (`synchronous = FULL`).
+    None,
+    /// An fsync of this WAL file once `COMMIT` has returned.
+    After(std::path::PathBuf),
+}
+
+/// Makes every commit written to the WAL so far durable: an fsync of the
+/// WAL file, opened afresh each time so it is the file SQLite writes now.
+/// On Linux an fsync through any descriptor flushes the file's data, the
+/// frames the writer appended included. Frames a checkpoint has copied
+/// into the database are durable already: with `synchronous = NORMAL`
+/// SQLite syncs the WAL before a checkpoint and the database after it, and
+/// it starts the WAL over only after a complete one.
+pub(super) fn sync_wal(wal: &Path) -> std::io::Result<()> {
+    std::fs::File::open(wal)?.sync_data()
 }
 
 /// The connection's own statements (`BEGIN`, `SAVEPOINT`, …), one or more
