@@ -24,12 +24,13 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{ConnectOptions, Connection, PgConnection, Row, SqliteConnection};
 
+use super::rows::from_millis;
 use crate::config::DatabaseUrl;
 
 /// How a column's value is stored on each backend.
@@ -454,24 +455,26 @@ pub async fn copy(
             Some(sql) => sql.to_string(),
             None => format!("SELECT {} FROM {}", columns.join(", "), t.name),
         };
+        let full = insert_sql(t, BATCH_ROWS);
         let mut read = 0u64;
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         let mut rows = source.rows(&select, t.columns);
         while let Some(row) = rows.try_next().await? {
             batch.push(row);
             if batch.len() == BATCH_ROWS {
-                target.insert(t, &batch).await?;
-                read += batch.len() as u64;
-                done += batch.len() as u64;
-                batch.clear();
+                let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                target.insert(&full, rows).await?;
+                read += BATCH_ROWS as u64;
+                done += BATCH_ROWS as u64;
                 progress(t.name, done, total);
             }
         }
         drop(rows);
         if !batch.is_empty() {
-            target.insert(t, &batch).await?;
-            read += batch.len() as u64;
-            done += batch.len() as u64;
+            let n = batch.len() as u64;
+            target.insert(&insert_sql(t, batch.len()), batch).await?;
+            read += n;
+            done += n;
             progress(t.name, done, total);
         }
         let written = target.count(t.name).await?;
@@ -502,7 +505,8 @@ fn same_database(a: &DatabaseUrl, b: &DatabaseUrl) -> bool {
                     (o.get_host().to_string(), o.get_port(), db)
                 })
             };
-            at(a.expose()).is_some() && at(a.expose()) == at(b.expose())
+            let a = at(a.expose());
+            a.is_some() && a == at(b.expose())
         }
         _ => false,
     }
@@ -628,13 +632,13 @@ impl Db {
     }
 
     /// One multi-row `INSERT` of `rows` into `t`.
-    async fn insert(&mut self, t: &Table, rows: &[Vec<Value>]) -> Result<(), sqlx::Error> {
-        let sql = insert_sql(t, rows.len());
+    /// `sql` is `insert_sql(t, rows.len())`, built once for full batches.
+    async fn insert(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<(), sqlx::Error> {
         match self {
             Db::Sqlite(c) => {
-                let mut q = sqlx::query(&sql);
-                for v in rows.iter().flatten() {
-                    q = match v.clone() {
+                let mut q = sqlx::query(sql);
+                for v in rows.into_iter().flatten() {
+                    q = match v {
                         Value::Text(s) => q.bind(s),
                         Value::Int(n) => q.bind(n),
                         Value::Bool(b) => q.bind(b.map(i64::from)),
@@ -644,9 +648,9 @@ impl Db {
                 q.execute(&mut *c).await.map(drop)
             }
             Db::Postgres(c) => {
-                let mut q = sqlx::query(&sql);
-                for v in rows.iter().flatten() {
-                    q = match v.clone() {
+                let mut q = sqlx::query(sql);
+                for v in rows.into_iter().flatten() {
+                    q = match v {
                         Value::Text(s) => q.bind(s),
                         Value::Int(n) => q.bind(n),
                         Value::Bool(b) => q.bind(b),
@@ -671,22 +675,15 @@ impl Db {
 fn insert_sql(t: &Table, rows: usize) -> String {
     let width = t.columns.len();
     let names: Vec<&str> = t.columns.iter().map(|(c, _)| *c).collect();
-    let mut sql = format!("INSERT INTO {} ({}) VALUES ", t.name, names.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * width + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", super::placeholders(r * width + 1, width)))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        t.name,
+        names.join(", "),
+        values.join(", ")
+    )
 }
 
 fn sqlite_values(row: &SqliteRow, columns: &[(&str, Kind)]) -> Result<Vec<Value>, sqlx::Error> {
@@ -698,12 +695,12 @@ fn sqlite_values(row: &SqliteRow, columns: &[(&str, Kind)]) -> Result<Vec<Value>
                 Text => Value::Text(row.try_get(i)?),
                 Int => Value::Int(row.try_get(i)?),
                 Bool => Value::Bool(row.try_get::<Option<i64>, _>(i)?.map(|b| b != 0)),
-                Time => Value::Time(match row.try_get::<Option<i64>, _>(i)? {
-                    None => None,
-                    Some(ms) => Some(Utc.timestamp_millis_opt(ms).single().ok_or_else(|| {
-                        sqlx::Error::Decode(format!("{name}: {ms} is not a time in unix ms").into())
-                    })?),
-                }),
+                Time => Value::Time(
+                    row.try_get::<Option<i64>, _>(i)?
+                        .map(from_millis)
+                        .transpose()
+                        .map_err(|e| sqlx::Error::Decode(format!("{name}: {e}").into()))?,
+                ),
             })
         })
         .collect()
