@@ -19,9 +19,8 @@
 //! waiting for the disk, and the committer then lets go of the slot (the
 //! next group's units run) while it fsyncs the WAL file (`writer::sync_wal`)
 //! on the blocking pool. Only after that fsync succeeds are the group's
-//! members answered `Ok`: a `200` still means the call is on disk. Before
-//! this, the slot was held through the fsync and no unit ran meanwhile; the
-//! profile showed the process at one core of two. An fsync that fails is
+//! members answered `Ok`: a `200` still means the call is on disk, and no
+//! unit waits for the disk to flush another group's. An fsync that fails is
 //! a write failure like a failed `COMMIT`: the members are answered with an
 //! error and new writes are refused until a probe commits (`WriteHealth`).
 //!
@@ -311,7 +310,11 @@ async fn committer(
             slot.conn = None;
             continue;
         }
-        let Group { members, _file, .. } = group;
+        let Group {
+            members,
+            _file: file,
+            ..
+        } = group;
         let outcome = slot.blocking("COMMIT").await;
         if outcome.is_err() {
             // SQLite may or may not have rolled back: start afresh.
@@ -322,7 +325,7 @@ async fn committer(
         // The next group may begin (and the pools' writers write) while
         // this one's WAL frames go to disk.
         drop(slot);
-        drop(_file);
+        drop(file);
         let outcome = match (outcome, wal) {
             (Ok(()), WalSync::After(wal)) => tokio::task::spawn_blocking(move || sync_wal(&wal))
                 .await
