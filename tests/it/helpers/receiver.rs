@@ -144,7 +144,14 @@ impl Receiver {
 
     /// Waits (bounded) until at least `n` requests arrived; returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        for _ in 0..800 {
+        self.wait_for_within(n, Duration::from_secs(20)).await
+    }
+
+    /// [`Self::wait_for`] with a deadline of its own, for tests that send
+    /// thousands of deliveries on a loaded machine.
+    pub async fn wait_for_within(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             let got = self.received();
             if got.len() >= n {
                 return got;
