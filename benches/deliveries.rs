@@ -130,7 +130,7 @@ async fn main() {
     assert_eq!(delivered, n, "every delivery was made once");
 
     // Baseline: the same POSTs, same client settings and batch concurrency, no database.
-    let client = reqwest::Client::builder()
+    let client = gancho::http_client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
@@ -181,7 +181,7 @@ async fn main() {
 async fn exec(admin: &str, sql: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect");
-    sqlx::query(sql)
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut conn)
         .await
         .expect("admin statement");

@@ -62,7 +62,9 @@ async fn main() {
             let _ = rx.await;
         },
     ));
-    let client = reqwest::Client::new();
+    let client = gancho::http_client::builder()
+        .build()
+        .expect("an HTTP client");
     wait_ready(&client, &base).await;
 
     let from = (Utc::now() - chrono::Duration::days(30))

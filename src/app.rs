@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -75,11 +73,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// A fresh random admin token: 40 letters and digits (238 bits).
 pub fn new_admin_token() -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect()
+    crate::random::alphanumeric(40)
 }
 
 /// Makes sure the default workspace and its bootstrap admin token exist.
@@ -96,11 +90,7 @@ pub async fn bootstrap(
             let w = Workspace {
                 id: WorkspaceId::new(),
                 name: "Default".into(),
-                public_id: rand::thread_rng()
-                    .sample_iter(&Alphanumeric)
-                    .take(24)
-                    .map(|c| char::from(c).to_ascii_lowercase())
-                    .collect(),
+                public_id: crate::random::alphanumeric(24).to_ascii_lowercase(),
                 created_at: now,
             };
             store.insert_workspace(&w).await?;
@@ -183,7 +173,7 @@ async fn request_id(
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_sane_request_id(id))
         .map(str::to_string);
-    let id = given.unwrap_or_else(|| ulid::Ulid::new().to_string().to_ascii_lowercase());
+    let id = given.unwrap_or_else(|| ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"));
     request.headers_mut().insert(REQUEST_ID, value.clone());
     let mut response = next.run(request).await;
@@ -264,7 +254,7 @@ pub async fn run(
     tasks.spawn(expiry_loop(state.clone(), token.clone()));
     tasks.spawn(write_probe_loop(state.clone(), token.clone()));
     tasks.spawn(retention_loop(state.clone(), token.clone()));
-    let lookup_http = reqwest::Client::builder()
+    let lookup_http = crate::http_client::builder()
         .timeout(crate::inbound::lookup::REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("gancho/", env!("CARGO_PKG_VERSION")))

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One generator for the process: ULIDs made in the same millisecond get
 /// an incremented random part, so IDs sort in creation order (lists and
-/// log pages are ordered by them). `Ulid::new()` alone is random within a
+/// log pages are ordered by them). `Ulid::generate()` alone is random within a
 /// millisecond.
 static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
 
@@ -16,7 +16,9 @@ static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
 fn next_ulid() -> ulid::Ulid {
     let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     // Overflow needs 2^80 IDs in one millisecond; fall back rather than fail.
-    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::generate())
 }
 
 macro_rules! id_type {

@@ -199,7 +199,7 @@ impl Database {
                     + &format!("_{}", Instant::now().elapsed().as_nanos());
                 let name = name.replace('-', "_");
                 let mut conn = sqlx::PgPool::connect(admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&conn)
                     .await?;
                 conn.close().await;
@@ -217,7 +217,7 @@ impl Database {
         }
     }
 
-    async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+    async fn count(&self, sql: &'static str) -> anyhow::Result<i64> {
         let n: (i64,) = if self.url.starts_with("postgres") {
             let pool = sqlx::PgPool::connect(&self.url).await?;
             let n = sqlx::query_as(sql).fetch_one(&pool).await?;
@@ -260,12 +260,12 @@ impl Database {
             )
             .execute(&pool)
             .await?;
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO deliveries ({columns})
                  SELECT 'later' || i, e.workspace_id, 'evt_later', 'purchase.approved', e.id, 'pending', 0, 0,
                         now() + interval '30 days', 'log_later', now(), now()
                  FROM generate_series(1, $1) AS i, endpoints e"
-            ))
+            )))
             .bind(i64::try_from(n)?)
             .execute(&pool)
             .await?;
@@ -293,13 +293,13 @@ impl Database {
             .bind(now)
             .execute(&pool)
             .await?;
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO deliveries ({columns})
                  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
                  SELECT 'later' || i, e.workspace_id, 'evt_later', 'purchase.approved', e.id, 'pending', 0, 0,
                         $2, 'log_later', $3, $3
                  FROM n, endpoints e"
-            ))
+            )))
             .bind(i64::try_from(n)?)
             .bind(later)
             .bind(now)
@@ -313,9 +313,11 @@ impl Database {
     async fn drop_it(self) {
         if let Some((admin, name)) = self.admin {
             if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&pool)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&pool)
+                .await;
                 pool.close().await;
             }
         }

@@ -5,8 +5,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,11 +61,7 @@ async fn create_api_key(
     Json(body): Json<ApiKeyIn>,
 ) -> Result<(StatusCode, Json<ApiKeyOut>), ApiError> {
     let name = clean_name("name", &body.name)?;
-    let token: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
+    let token = crate::random::alphanumeric(40);
     let key = ApiKey {
         id: ApiKeyId::new(),
         workspace_id: ws,

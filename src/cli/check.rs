@@ -130,7 +130,7 @@ impl Report {
     async fn public_url(&mut self, public_url: &str) {
         let url = format!("{public_url}/healthz");
         let answer = async {
-            let client = reqwest::Client::builder()
+            let client = crate::http_client::builder()
                 .timeout(TIMEOUT)
                 .user_agent(concat!("gancho-check/", env!("CARGO_PKG_VERSION")))
                 .build()?;

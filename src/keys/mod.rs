@@ -9,8 +9,6 @@ pub mod seal;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::distributions::Alphanumeric;
-use rand::{Rng, RngCore};
 
 use crate::ids::{KeyId, WorkspaceId};
 use crate::model::{GatewayKey, GatewayKind};
@@ -57,21 +55,10 @@ pub struct CreatedKey {
 /// Basic auth user and password), 32 random letters and digits otherwise
 /// (URL-safe, for the gateways that carry it in `?token=`).
 pub fn generate_secret(gateway: GatewayKind) -> String {
-    let random = || -> String {
-        rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(32)
-            .map(char::from)
-            .collect()
-    };
     match gateway {
-        GatewayKind::Generic => {
-            let mut bytes = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut bytes);
-            format!("whsec_{}", STANDARD.encode(bytes))
-        }
-        GatewayKind::Pagarme => format!("gancho:{}", random()),
-        _ => random(),
+        GatewayKind::Generic => crate::random::whsec(),
+        GatewayKind::Pagarme => format!("gancho:{}", crate::random::alphanumeric(32)),
+        _ => crate::random::alphanumeric(32),
     }
 }
 

@@ -12,7 +12,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
@@ -121,7 +121,7 @@ impl Sealer {
         let Some(cipher) = &self.cipher else {
             return Ok(plain.to_string());
         };
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let nonce = XNonce::from(crate::random::bytes::<NONCE_LEN>());
         let ct = cipher
             .encrypt(&nonce, plain.as_bytes())
             .map_err(|_| SealError::Encrypt)?;
@@ -152,8 +152,9 @@ impl Sealer {
             return Err(SealError::BadCiphertext);
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce = XNonce::try_from(nonce).map_err(|_| SealError::BadCiphertext)?;
         let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), ct)
+            .decrypt(&nonce, ct)
             .map_err(|_| SealError::BadCiphertext)?;
         String::from_utf8(plain).map_err(|_| SealError::BadCiphertext)
     }
@@ -212,14 +213,14 @@ mod tests {
         let raw = STANDARD.decode(&stored[PREFIX.len()..]).unwrap();
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let bare = legacy_cipher(K1);
-        assert!(bare.decrypt(XNonce::from_slice(nonce), ct).is_err());
+        assert!(bare.decrypt(&XNonce::try_from(nonce).unwrap(), ct).is_err());
     }
 
     #[test]
     fn values_sealed_by_the_previous_version_still_open() {
         // What 0.1's sealer stored: SHA-256 of the setting as the key.
         let old = legacy_cipher("k1");
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let nonce = XNonce::from(crate::random::bytes::<NONCE_LEN>());
         let mut raw = nonce.to_vec();
         raw.extend_from_slice(&old.encrypt(&nonce, b"legacy".as_slice()).unwrap());
         let stored = format!("{LEGACY_PREFIX}{}", STANDARD.encode(raw));

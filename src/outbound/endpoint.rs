@@ -5,7 +5,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use serde_json::json;
 
 use super::event::{enqueue, EventDraft, EVENT_TYPES};
@@ -50,11 +49,9 @@ pub struct EndpointPatch {
     pub is_enabled: Option<bool>,
 }
 
-/// A fresh `whsec_` secret: 32 bytes from the OS CSPRNG.
+/// A fresh `whsec_` secret (32 random bytes).
 pub fn generate_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("whsec_{}", STANDARD.encode(bytes))
+    crate::random::whsec()
 }
 
 fn check_secret(secret: &str) -> Result<(), OutboundError> {

@@ -73,7 +73,7 @@ impl WorkerContext {
         sealer: Arc<Sealer>,
         config: &Config,
     ) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::http_client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.delivery_timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(config.delivery_timeout))

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{ConnectOptions, Connection, PgConnection, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, Row, SqliteConnection};
 
 use super::rows::from_millis;
 use crate::config::DatabaseUrl;
@@ -602,16 +602,30 @@ impl Db {
 
     async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
-            Db::Sqlite(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(drop),
-            Db::Postgres(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(drop),
+            Db::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *c)
+                .await
+                .map(drop),
+            Db::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *c)
+                .await
+                .map(drop),
         }
     }
 
     async fn count(&mut self, table: &str) -> Result<i64, sqlx::Error> {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         match self {
-            Db::Sqlite(c) => sqlx::query_scalar(&sql).fetch_one(&mut *c).await,
-            Db::Postgres(c) => sqlx::query_scalar(&sql).fetch_one(&mut *c).await,
+            Db::Sqlite(c) => {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&mut *c)
+                    .await
+            }
+            Db::Postgres(c) => {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&mut *c)
+                    .await
+            }
         }
     }
 
@@ -619,12 +633,12 @@ impl Db {
     fn rows<'c>(&'c mut self, sql: &'c str, columns: &'static [(&'static str, Kind)]) -> Rows<'c> {
         match self {
             Db::Sqlite(c) => Box::pin(
-                sqlx::query(sql)
+                sqlx::query(AssertSqlSafe(sql))
                     .fetch(&mut *c)
                     .and_then(move |row| async move { sqlite_values(&row, columns) }),
             ),
             Db::Postgres(c) => Box::pin(
-                sqlx::query(sql)
+                sqlx::query(AssertSqlSafe(sql))
                     .fetch(&mut *c)
                     .and_then(move |row| async move { pg_values(&row, columns) }),
             ),
@@ -636,7 +650,7 @@ impl Db {
     async fn insert(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<(), sqlx::Error> {
         match self {
             Db::Sqlite(c) => {
-                let mut q = sqlx::query(sql);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
                 for v in rows.into_iter().flatten() {
                     q = match v {
                         Value::Text(s) => q.bind(s),
@@ -648,7 +662,7 @@ impl Db {
                 q.execute(&mut *c).await.map(drop)
             }
             Db::Postgres(c) => {
-                let mut q = sqlx::query(sql);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
                 for v in rows.into_iter().flatten() {
                     q = match v {
                         Value::Text(s) => q.bind(s),

@@ -76,7 +76,7 @@ macro_rules! secret_store {
             ) -> $crate::storage::StoreResult<Vec<$crate::storage::secrets::StoredSecret>> {
                 let mut all = Vec::new();
                 for column in $crate::storage::secrets::SecretColumn::ALL {
-                    let rows = sqlx::query(&column.select_sql())
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(column.select_sql()))
                         .fetch_all(&self.reader)
                         .await
                         .map_err(map_err)?;
@@ -98,7 +98,7 @@ macro_rules! secret_store {
                 let _changing = self.config.changing();
                 let mut tx = self.write_tx().await?;
                 for s in secrets {
-                    let done = sqlx::query(&s.column.update_sql())
+                    let done = sqlx::query(sqlx::AssertSqlSafe(s.column.update_sql()))
                         .bind(&s.value)
                         .bind(&s.id)
                         .execute(&mut *tx)

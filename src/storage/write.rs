@@ -207,7 +207,7 @@ where
     /// a sale), and commits. The table is `write_probe` on both backends.
     pub async fn probe(mut self) -> StoreResult<()>
     where
-        for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
         for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
         sqlx::query("INSERT INTO write_probe (id, filler) VALUES (1, $1)")

@@ -28,7 +28,6 @@ use axum::{Extension, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use maud::html;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::i18n::M;
@@ -72,9 +71,7 @@ fn csrf_of(cookie_value: &str) -> String {
 }
 
 fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>())
 }
 
 /// Constant-time comparison of two tokens.

@@ -160,7 +160,7 @@ async fn until_refused(client: &reqwest::Client, addr: &str, path: &str, i: usiz
 async fn a_change_through_one_instance_reaches_the_other_even_after_it_lost_its_listener() {
     let admin = pg_required();
     let pair = crate::instances::two_instances(&admin, &[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &pair.addr_a, None).await;
     let api = |addr: &str, p: &str| format!("http://{addr}/api/v1{p}");
     // B reads (and caches) the configuration.

@@ -157,10 +157,10 @@ async fn a_claim_reads_what_it_leases_not_the_whole_backlog_of_an_endpoint() {
     .unwrap();
     let mut tx = pool.begin().await.unwrap();
     let now = Utc::now();
-    let plan: (serde_json::Value,) = sqlx::query_as(&format!(
+    let plan: (serde_json::Value,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
         gancho::storage::postgres::claim_sql()
-    ))
+    )))
     .bind(now + chrono::Duration::seconds(30))
     .bind(now)
     .bind(64_i64)

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use crate::cli::{start_with, stop};
 use crate::helpers::db::{pg_required, query, PgDatabase};
@@ -82,7 +82,7 @@ async fn sender(
     path: String,
     done: Arc<AtomicBool>,
 ) -> Vec<usize> {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut acked = Vec::new();
     let mut i = first;
     let mut turn = first;
@@ -109,10 +109,10 @@ async fn scalar(url: &str, sql: &str) -> i64 {
 
 /// Runs the load, the kills, and the checks on the fleet's database at `url`.
 async fn crash_under_load(label: &str, mut fleet: Fleet, url: &str) {
-    let seed: u64 = rand::thread_rng().gen();
+    let seed: u64 = rand::rng().random();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let receiver = Receiver::spawn().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let first = fleet.addrs.lock().unwrap()[0].clone();
     let path = setup(&client, &first, Some(&receiver)).await;
     let done = Arc::new(AtomicBool::new(false));
@@ -121,7 +121,7 @@ async fn crash_under_load(label: &str, mut fleet: Fleet, url: &str) {
         .collect();
 
     for k in 0..KILLS {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..900))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..900))).await;
         let victim = k % fleet.children.len();
         fleet.kill_and_restart(victim);
     }

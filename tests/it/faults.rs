@@ -110,7 +110,7 @@ async fn a_full_disk_answers_503_until_space_is_freed_and_every_200_is_stored() 
         ("GANCHO_LOG", "warn,gancho::app=info"),
     ];
     let (server, addr, _) = start_with(cwd.path(), &env);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &addr, None).await;
     let ballast = disk.fill_leaving(1536 * 1024);
 
@@ -227,10 +227,10 @@ async fn a_full_disk_answers_503_until_space_is_freed_and_every_200_is_stored() 
 /// student whose e-mail starts with `fail`.
 async fn at_commit(url: &str, body: &str) {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE OR REPLACE FUNCTION gancho_test_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN IF NEW.email LIKE 'fail%' THEN {body} END IF; RETURN NULL; END $$"
-    ))
+    )))
     .execute(&pool)
     .await
     .unwrap();

@@ -2,7 +2,7 @@
 //! inbound URL, with the answer and the effect on the ledger: as shipped,
 //! and again as another sale (new buyer, transaction id and key secret).
 
-use rand::distributions::{Alphanumeric, DistString};
+use rand::distr::{Alphanumeric, SampleString};
 use serde_json::json;
 
 use crate::helpers::fixture::{self, another_transaction, load, Fixture};
@@ -410,7 +410,7 @@ impl Case {
 /// Stripe, whose secret only Stripe makes (so any new `whsec_` value).
 async fn fresh_key(app: &TestApp, gateway: &str) -> String {
     let key = if gateway == "stripe" {
-        let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+        let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
         app.create_key(gateway, &format!("whsec_{random}")).await
     } else {
         app.post("/keys", json!({"gateway": gateway})).await

@@ -155,7 +155,7 @@ async fn two_instances_share_the_work_and_a_killed_one_loses_nothing() {
         _dirs,
     } = two_instances(&admin, &extra).await;
     let receiver = Receiver::spawn().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &addr_a, Some(&receiver)).await;
     let total = 1000;
 
@@ -262,7 +262,7 @@ async fn the_same_webhook_posted_to_two_instances_at_once_is_processed_once() {
         _dirs,
     } = two_instances(&admin, &[("GANCHO_ALLOW_PRIVATE_TARGETS", "true")]).await;
     let receiver = Receiver::spawn().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &addr_a, Some(&receiver)).await;
 
     for i in 0..20 {
@@ -305,7 +305,10 @@ async fn during_a_database_outage_readyz_fails_inbound_answers_503_and_gancho_re
         async move {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     };
     let ready = || async {
@@ -377,7 +380,7 @@ async fn a_reversal_posted_with_its_approval_to_another_instance_always_wins() {
         addr_b,
         _dirs,
     } = two_instances(&admin, &[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &addr_a, None).await;
     let per_kind = 500;
     let kinds = [
@@ -464,7 +467,7 @@ async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_
         addr_b,
         _dirs,
     } = two_instances(&admin, &[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let key: serde_json::Value = client
         .post(format!("http://{addr_a}/api/v1/keys"))
         .bearer_auth(TOKEN)

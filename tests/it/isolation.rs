@@ -139,7 +139,7 @@ async fn wait_answered(receiver: &Receiver, n: usize, within: Duration) -> usize
 /// database); without `is_hanging` the second endpoint answers too (the
 /// baseline).
 async fn hung_and_healthy(addrs: &[String], label: &str, is_hanging: bool) {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let path = setup(&client, &addrs[0], None).await;
     let (healthy, hung) = (Receiver::spawn().await, Receiver::spawn().await);
     hung.hang(is_hanging);

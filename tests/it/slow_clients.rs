@@ -145,7 +145,7 @@ async fn calls_past_max_inflight_are_503_with_retry_after_and_slots_come_back() 
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let url = format!("{}{path}", app.base);
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http()
         .post(&url)
         .header("content-type", "application/json")
         .body("{}")
@@ -160,7 +160,7 @@ async fn calls_past_max_inflight_are_503_with_retry_after_and_slots_come_back() 
     drop(stuck);
     let mut status = 0;
     for _ in 0..50 {
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::http()
             .post(&url)
             .header("content-type", "application/json")
             .body("{}")

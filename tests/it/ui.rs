@@ -51,7 +51,7 @@ impl Browser {
     pub fn new(app: &TestApp) -> Self {
         Self {
             base: app.base.clone(),
-            client: reqwest::Client::builder()
+            client: gancho::http_client::builder()
                 .redirect(Policy::none())
                 .build()
                 .unwrap(),

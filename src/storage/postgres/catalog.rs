@@ -235,15 +235,17 @@ async fn write_links(
     parent: &str,
     children: &[&str],
 ) -> StoreResult<()> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE {parent_col} = $1"))
-        .bind(parent)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE {parent_col} = $1"
+    )))
+    .bind(parent)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
     for (i, child) in children.iter().enumerate() {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {table} ({parent_col}, {child_col}, position) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-        ))
+        )))
         .bind(parent)
         .bind(*child)
         .bind(i as i64)

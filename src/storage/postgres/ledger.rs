@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
 use crate::storage::write::WriteTx;
 
@@ -70,7 +70,9 @@ impl StudentStore for PgStore {
             return Ok(Vec::new());
         }
         let sql = ACTIVE_GRANTS.replace("{students}", &placeholders(3, students.len()));
-        let mut query = sqlx::query(&sql).bind(ws.as_str()).bind(ms(now));
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(ws.as_str())
+            .bind(ms(now));
         for s in students {
             query = query.bind(s.as_str());
         }
@@ -107,7 +109,7 @@ async fn category_products(
         return Ok(Vec::new());
     }
     let sql = CATEGORY_PRODUCTS.replace("{categories}", &placeholders(2, categories.len()));
-    let mut query = sqlx::query(&sql).bind(ws.as_str());
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(ws.as_str());
     for c in categories {
         query = query.bind(c.as_str());
     }
@@ -207,7 +209,7 @@ async fn transaction_has_status(
     statuses: &[CanonicalStatus],
 ) -> StoreResult<bool> {
     let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
-    let mut query = sqlx::query(&sql)
+    let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(ws.as_str())
         .bind(gw.as_str())
         .bind(transaction_id);
@@ -221,7 +223,7 @@ async fn transaction_has_status(
 /// [`GRANTS_FOR_TRANSACTION`] or [`GRANTS_FOR_SUBSCRIPTION`] for one sale.
 async fn sale_grants(
     conn: &mut PgConnection,
-    sql: &str,
+    sql: &'static str,
     ws: &WorkspaceId,
     gw: GatewayKind,
     sale: &str,
@@ -374,11 +376,15 @@ impl LedgerTx for PgLedgerTx {
             return Ok(());
         }
         let ids = sorted_lock_keys(keys);
-        sqlx::query(&advisory_locks("pg_advisory_xact_lock", ids.len(), ", "))
-            .bind(ids)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(AssertSqlSafe(advisory_locks(
+            "pg_advisory_xact_lock",
+            ids.len(),
+            ", ",
+        )))
+        .bind(ids)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
         Ok(())
     }
 
@@ -388,7 +394,7 @@ impl LedgerTx for PgLedgerTx {
         }
         let ids = sorted_lock_keys(keys);
         let sql = advisory_locks("pg_try_advisory_xact_lock", ids.len(), " AND ");
-        let (held,): (bool,) = sqlx::query_as(&sql)
+        let (held,): (bool,) = sqlx::query_as(AssertSqlSafe(sql))
             .bind(ids)
             .fetch_one(&mut *self.tx)
             .await

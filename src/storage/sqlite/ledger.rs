@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use super::group::Unit;
 
@@ -73,7 +73,9 @@ impl StudentStore for SqliteStore {
             return Ok(Vec::new());
         }
         let sql = ACTIVE_GRANTS.replace("{students}", &placeholders(3, students.len()));
-        let mut query = sqlx::query(&sql).bind(ws.as_str()).bind(ms(now));
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(ws.as_str())
+            .bind(ms(now));
         for s in students {
             query = query.bind(s.as_str());
         }
@@ -110,7 +112,7 @@ async fn category_products(
         return Ok(Vec::new());
     }
     let sql = CATEGORY_PRODUCTS.replace("{categories}", &placeholders(2, categories.len()));
-    let mut query = sqlx::query(&sql).bind(ws.as_str());
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(ws.as_str());
     for c in categories {
         query = query.bind(c.as_str());
     }
@@ -153,7 +155,7 @@ impl SaleStore for SqliteStore {
         statuses: &[CanonicalStatus],
     ) -> StoreResult<bool> {
         let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(ws.as_str())
             .bind(gw.as_str())
             .bind(transaction_id);
@@ -200,7 +202,7 @@ impl SqliteStore {
     /// [`GRANTS_FOR_TRANSACTION`] or [`GRANTS_FOR_SUBSCRIPTION`] on the readers.
     async fn sale_grants(
         &self,
-        sql: &str,
+        sql: &'static str,
         ws: &WorkspaceId,
         gw: GatewayKind,
         sale: &str,

@@ -401,17 +401,18 @@ mod tests {
     async fn the_claim_never_scans_the_pending_deliveries() {
         let (_dir, store, _ws) = store_with_workspace().await;
         let claim = outbound::claim_sql();
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {claim}"))
-            .bind(1_i64)
-            .bind(1_i64)
-            .bind(1_i64)
-            .bind(1_i64)
-            .fetch_all(&store.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| col::<String>(r, "detail").unwrap())
-            .collect();
+        let plan: Vec<String> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {claim}")))
+                .bind(1_i64)
+                .bind(1_i64)
+                .bind(1_i64)
+                .bind(1_i64)
+                .fetch_all(&store.reader)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| col::<String>(r, "detail").unwrap())
+                .collect();
         let scans: Vec<&String> = plan
             .iter()
             .filter(|l| l.starts_with("SCAN deliveries") && !l.contains("deliveries_leased"))

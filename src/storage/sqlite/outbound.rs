@@ -91,9 +91,9 @@ async fn update_deliveries(
 }
 
 fn bind_endpoint<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
     e: &'q Endpoint,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
     q.bind(&e.name)
         .bind(&e.url)
         .bind(to_json(&e.event_types))

@@ -19,7 +19,7 @@ type Acks = Arc<Mutex<Vec<(usize, Instant)>>>;
 
 /// Posts sale after sale (each its own transaction) until `stop`.
 async fn keep_selling(app_base: String, path: String, acks: Acks, stop: Arc<AtomicBool>) {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) && i < 20_000 {
         let answer = client

@@ -105,7 +105,7 @@ async fn a_copy_serves_the_same_data_and_delivers_what_was_pending() {
     };
     let source_env = env(&source);
     let (server, addr, _) = start_with(dir.path(), &as_refs(&source_env));
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let api = |addr: &str, p: &str| format!("http://{addr}/api/v1{p}");
     let post_json =
         |addr: &str, p: &str, body: Value| client.post(api(addr, p)).bearer_auth(TOKEN).json(&body);

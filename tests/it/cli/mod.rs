@@ -208,7 +208,7 @@ async fn the_generated_admin_token_is_printed_once_and_works() {
     let with_token: Vec<&String> = printed.iter().filter(|l| l.contains(&token)).collect();
     assert_eq!(with_token.len(), 1, "{printed:#?}");
     assert_eq!(with_token[0].trim(), token);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let ws = client
         .get(format!("http://{addr}/api/v1/workspace"))
         .bearer_auth(&token)
@@ -246,7 +246,7 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
     let receiver = Receiver::spawn().await;
     receiver.reply([Reply::status(200).after(Duration::from_secs(3))]);
     let (first, addr, _) = start_with(dir.path(), &env);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let api = |path: &str| format!("http://{addr}/api/v1{path}");
     let endpoint: serde_json::Value = client
         .post(api("/endpoints"))
@@ -345,7 +345,7 @@ async fn secrets_never_reach_gancho_s_own_log_output() {
         env.push(("GANCHO_DATABASE_URL", url.as_str()));
     }
     let (child, addr, _) = start_with(dir.path(), &env);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let api = |p: &str| format!("http://{addr}/api/v1{p}");
     for (gateway, secret) in [
         ("hotmart", "test-hottok-Xk3p9QmZ2v8T"),
@@ -433,7 +433,7 @@ async fn rotating_the_encryption_key_reseals_every_secret_and_a_wrong_key_change
         }
         env
     };
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let get = |addr: &str, path: &str| {
         client
             .get(format!("http://{addr}/api/v1{path}"))
@@ -542,7 +542,7 @@ async fn json_logs_are_one_object_per_line_with_the_calls_request_id() {
     }
     LOG.with(|l| l.lock().unwrap().clear());
     let (child, addr, _) = start_with(dir.path(), &env);
-    let r = reqwest::Client::new()
+    let r = crate::helpers::http()
         .get(format!("http://{addr}/api/v1/workspace"))
         .bearer_auth("json-log-admin-token")
         .header("x-request-id", "json-log-test-1")

@@ -36,7 +36,10 @@ async fn admin_exec(admin: &str, sql: &str) {
     let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at GANCHO_TEST_DATABASE_URL: {e}"));
-    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let _ = conn.close().await;
 }
 
@@ -46,7 +49,7 @@ async fn template(admin: &str) -> String {
         .get_or_init(|| async {
             let name = format!(
                 "gancho_tpl_{}",
-                ulid::Ulid::new().to_string().to_lowercase()
+                ulid::Ulid::generate().to_string().to_lowercase()
             );
             admin_exec(admin, &format!("CREATE DATABASE {name}")).await;
             let store = gancho::storage::postgres::PgStore::open(
@@ -83,7 +86,10 @@ impl PgDatabase {
     }
 
     async fn create_from(admin: &str, template: &str) -> Self {
-        let name = format!("gancho_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let name = format!(
+            "gancho_t_{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
         admin_exec(admin, &format!("CREATE DATABASE {name} {template}")).await;
         Self {
             url: with_database(admin, &name),
@@ -166,12 +172,18 @@ where
 pub async fn query(url: &str, sql: &str) -> Vec<SqlRow> {
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
-        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         rows.iter().map(to_map).collect()
     } else {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         rows.iter().map(to_map).collect()
     }

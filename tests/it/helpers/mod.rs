@@ -36,6 +36,12 @@ pub struct TestApp {
 }
 
 /// The clock tests start at: just after the fixtures' purchases (2025-01-15 12:31 UTC).
+/// An HTTP client for the tests: gancho's own builder, which installs the
+/// TLS provider reqwest needs before its first client.
+pub fn http() -> reqwest::Client {
+    gancho::http_client::builder().build().unwrap()
+}
+
 pub fn fixture_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 15, 12, 31, 0).unwrap()
 }
@@ -86,7 +92,7 @@ impl TestApp {
         ));
         let app = Self {
             base,
-            client: reqwest::Client::new(),
+            client: crate::helpers::http(),
             clock,
             config,
             db_url,
