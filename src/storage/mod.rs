@@ -1,7 +1,7 @@
 //! The storage traits, split by capability, and the `Store` that joins them
 //! (STYLE.md § 2). Capability code asks for the narrowest trait it needs.
-//! Backends live in `sqlite/` (and, in a later issue, `postgres/`); `app.rs`
-//! picks one from `Config::database_url`.
+//! Backends live in `sqlite/` and `postgres/`, the queries they share in
+//! `sql/`; `app.rs` picks one from `Config::database_url`.
 
 pub mod config_cache;
 pub mod copy;
@@ -10,6 +10,7 @@ pub mod migrations;
 pub mod postgres;
 pub mod rows;
 pub mod secrets;
+mod sql;
 pub mod sqlite;
 pub mod write;
 

@@ -3,9 +3,7 @@
 //! (`timestamptz`, `boolean`), `FOR UPDATE SKIP LOCKED` claims, and
 //! transaction-scoped advisory locks for the one-at-a-time tasks.
 
-mod catalog;
 mod ledger;
-mod logs;
 mod lookups;
 mod outbound;
 mod pending;
@@ -26,9 +24,29 @@ use super::config_cache::ConfigCache;
 use super::migrations::{compare, Migration, MigrationState, RECORDED};
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
+use outbound::{claim_turn, update_deliveries};
 
 /// Migrations embedded at compile time and run at start-up.
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The driver the shared queries (`storage::sql`) are compiled against here.
+type Db = Postgres;
+
+/// The chart's slots: the shards of each slot summed (migration 0011).
+const LOG_BUCKETS: &str =
+    "SELECT bucket, SUM(total)::BIGINT AS total, SUM(success)::BIGINT AS success,
+         SUM(failure)::BIGINT AS failure, SUM(sum_ms)::BIGINT AS sum_ms
+     FROM log_buckets WHERE workspace_id = $1 AND bucket >= $2 AND bucket < $3
+     GROUP BY bucket ORDER BY bucket";
+
+/// The queue panel's finished deliveries: the shards of each status summed.
+const DELIVERY_COUNTS: &str =
+    "SELECT status, SUM(n)::BIGINT AS n FROM delivery_counts WHERE workspace_id = $1 GROUP BY status";
+
+crate::storage::sql::catalog::implement!(PgStore);
+crate::storage::sql::logs::implement!(PgStore);
+crate::storage::sql::outbound::implement!(PgStore);
+crate::storage::sql::students::implement!(PgStore);
 
 /// A gancho database on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -108,6 +126,19 @@ impl PgStore {
     async fn write_tx(&self) -> StoreResult<WriteTx<Postgres>> {
         self.health.admit()?;
         WriteTx::begin(&self.writer, "BEGIN", &self.health, map_err).await
+    }
+
+    /// A pooled connection for one statement in its own transaction (the
+    /// name mirrors `SqliteStore::write_conn`, which also takes the file lock).
+    async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        self.writer.acquire().await.map_err(map_err)
+    }
+
+    /// A log entry on its own, in a transaction of its own.
+    async fn write_log(&self, entry: &crate::model::LogEntry) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        ledger::insert_log(&mut tx, entry).await?;
+        tx.commit().await
     }
 
     /// See [`WriteTx::probe`]: a write transaction, whatever the write health says.
@@ -308,7 +339,7 @@ fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
                 c if c.starts_with("53") => Some("database server out of resources"),
                 "57P01" | "57P02" | "57P03" => Some("database server is shutting down or starting"),
                 "25006" => Some("database is read-only"),
-                "40001" | "40P01" => Some("conflict with a concurrent transaction"),
+                "40001" | "40P01" => Some(super::sql::outbound::CONCURRENT_CONFLICT),
                 "57014" => Some("statement timed out"),
                 _ => None,
             }

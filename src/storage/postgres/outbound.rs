@@ -1,21 +1,14 @@
-//! PostgreSQL: endpoints, events, deliveries and attempts; the worker's claim
-//! is one `UPDATE ... RETURNING` on the single writer connection.
+//! PostgreSQL's part of the outbound queries (the rest is
+//! `storage::sql::outbound`): the claim locks what it leases with
+//! `FOR UPDATE SKIP LOCKED` and takes turns across instances, and a batch
+//! of attempts updates its deliveries from a typed `VALUES` list.
 
 use std::collections::HashSet;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres};
 
-use super::ledger::upsert_logs;
-use super::{map_err, ms, PgStore};
-use crate::ids::{DeliveryId, EndpointId, WorkspaceId};
-use crate::model::{Attempt, Delivery, Endpoint, LogEntry};
-use crate::storage::rows::{self, id_strings, to_json};
-use crate::storage::{
-    AttemptRecord, DueDelivery, HealthUpdate, OutboundStore, Page, StoreError, StoreResult,
-    CLAIM_CANDIDATES, CLAIM_RANKED, UPDATE_HEALTH,
-};
+use super::map_err;
+use crate::storage::{AttemptRecord, StoreResult, CLAIM_CANDIDATES, CLAIM_RANKED};
 
 /// The delivery claim as PostgreSQL runs it (see `CLAIM_RANKED`); public
 /// for the test that checks its plan (`tests/it/counters.rs`).
@@ -37,31 +30,21 @@ pub fn claim_sql() -> &'static str {
     &SQL
 }
 
-async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-        "INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error) ",
-    );
-    qb.push_values(records, |mut b, r| {
-        let a = &r.attempt;
-        b.push_bind(r.delivery.id.as_str())
-            .push_bind(i64::from(a.number))
-            .push_bind(ms(a.at))
-            .push_bind(a.http_status.map(i64::from))
-            .push_bind(a.response_body.as_deref())
-            .push_bind(a.duration_ms)
-            .push_bind(a.error.as_deref());
-    });
-    qb.push(
-        " ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
-             response_body = excluded.response_body, duration_ms = excluded.duration_ms, error = excluded.error",
-    );
-    qb.build().execute(conn).await.map_err(map_err)?;
+/// Claims take turns across instances, so the per-endpoint count of leases
+/// each one reads is exact (SKIP LOCKED alone would let two instances fill
+/// the same endpoint's room at once).
+pub(super) async fn claim_turn(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(super::lock_key("claim"))
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 
 /// One `UPDATE ... FROM (VALUES ...)` for the whole batch (typed: the
 /// values of a `VALUES` list have no column types of their own here).
-async fn update_deliveries(
+pub(super) async fn update_deliveries(
     conn: &mut PgConnection,
     records: &[AttemptRecord],
 ) -> StoreResult<HashSet<String>> {
@@ -103,343 +86,4 @@ async fn update_deliveries(
     rows.iter()
         .map(|r| sqlx::Row::try_get::<String, _>(r, "id").map_err(map_err))
         .collect()
-}
-
-fn bind_endpoint<'q>(
-    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    e: &'q Endpoint,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    q.bind(&e.name)
-        .bind(&e.url)
-        .bind(to_json(&e.event_types))
-        .bind(to_json(&id_strings(&e.product_ids)))
-        .bind(to_json(&e.headers))
-        .bind(e.rate_limit_per_second.map(i64::from))
-        .bind(e.is_enabled)
-        .bind(e.disabled_reason.as_deref())
-        .bind(&e.secret)
-        .bind(e.previous_secret.as_deref())
-        .bind(e.previous_secret_expires_at.map(ms))
-        .bind(ms(e.updated_at))
-        .bind(e.max_in_flight.map(i64::from))
-}
-
-/// Rows of `table` whose id is in `ids`.
-async fn rows_by_id(
-    conn: &mut PgConnection,
-    table: &str,
-    ids: &[String],
-) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut qb =
-        sqlx::QueryBuilder::<Postgres>::new(format!("SELECT * FROM {table} WHERE id IN ("));
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.as_str());
-    }
-    qb.push(")");
-    qb.build().fetch_all(conn).await.map_err(map_err)
-}
-
-#[async_trait]
-impl OutboundStore for PgStore {
-    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO endpoints (name, url, event_types, product_ids, headers, rate_limit_per_second,
-                 is_enabled, disabled_reason, secret, previous_secret, previous_secret_expires_at, updated_at,
-                 max_in_flight, id, workspace_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        );
-        bind_endpoint(q, e)
-            .bind(e.id.as_str())
-            .bind(e.workspace_id.as_str())
-            .bind(ms(e.created_at))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<Endpoint> {
-        let row = sqlx::query("SELECT * FROM endpoints WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows::endpoint(&row)
-    }
-
-    async fn list_endpoints(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(
-            "SELECT * FROM endpoints WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
-        )
-        .bind(ws.as_str())
-        .bind(page.after.as_deref())
-        .bind(i64::from(page.limit.max(1)))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::endpoint).collect()
-    }
-
-    async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let q = sqlx::query(
-            "UPDATE endpoints SET name = $1, url = $2, event_types = $3, product_ids = $4, headers = $5,
-                 rate_limit_per_second = $6, is_enabled = $7, disabled_reason = $8, secret = $9,
-                 previous_secret = $10, previous_secret_expires_at = $11, updated_at = $12,
-                 max_in_flight = $13
-             WHERE id = $14 AND workspace_id = $15",
-        );
-        let result = bind_endpoint(q, e)
-            .bind(e.id.as_str())
-            .bind(e.workspace_id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn delete_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> StoreResult<()> {
-        // The worker locks deliveries, then their endpoint (its health, in
-        // `record_attempts`). Deleting the endpoint first and letting the
-        // cascade reach the deliveries took the two in the other order and
-        // deadlocked with it (503 to the admin): the deliveries go first.
-        // Two multi-row statements may still meet in opposite row orders,
-        // so a deadlock is retried.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match delete_endpoint_once(self, ws, id).await {
-                Err(StoreError::Unavailable(why)) if tries < 4 && why.starts_with(DEADLOCK) => {
-                    tracing::debug!(endpoint = %id, "deleting an endpoint met a deadlock; retrying");
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn get_delivery(&self, ws: &WorkspaceId, id: &DeliveryId) -> StoreResult<Delivery> {
-        let row = sqlx::query("SELECT * FROM deliveries WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows::delivery(&row)
-    }
-
-    async fn list_deliveries(
-        &self,
-        ws: &WorkspaceId,
-        endpoint: &EndpointId,
-        page: &Page,
-    ) -> StoreResult<Vec<Delivery>> {
-        // Newest first: ids are time-ordered, so the cursor walks backwards.
-        let rows = sqlx::query(
-            "SELECT * FROM deliveries WHERE workspace_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR id < $3)
-             ORDER BY id DESC LIMIT $4",
-        )
-        .bind(ws.as_str())
-        .bind(endpoint.as_str())
-        .bind(page.after.as_deref())
-        .bind(i64::from(page.limit.max(1)))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::delivery).collect()
-    }
-
-    async fn delivery_attempts(&self, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
-        let rows =
-            sqlx::query("SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY number")
-                .bind(id.as_str())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map_err)?;
-        rows.iter().map(rows::attempt).collect()
-    }
-
-    async fn claim_due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-        per_endpoint: u32,
-    ) -> StoreResult<Vec<DueDelivery>> {
-        let mut tx = self.write_tx().await?;
-        // Claims take turns across instances, so the per-endpoint count of
-        // leases each one reads is exact (SKIP LOCKED alone would let two
-        // instances fill the same endpoint's room at once).
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(super::lock_key("claim"))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let rows = sqlx::query(claim_sql())
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(i64::from(limit))
-            .bind(i64::from(per_endpoint))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let deliveries = rows
-            .iter()
-            .map(rows::delivery)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut event_ids: Vec<String> =
-            deliveries.iter().map(|d| d.event_id.to_string()).collect();
-        event_ids.dedup();
-        let mut endpoint_ids: Vec<String> = deliveries
-            .iter()
-            .map(|d| d.endpoint_id.to_string())
-            .collect();
-        endpoint_ids.sort();
-        endpoint_ids.dedup();
-        let events = rows_by_id(&mut tx, "events", &event_ids)
-            .await?
-            .iter()
-            .map(rows::event)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let endpoints = rows_by_id(&mut tx, "endpoints", &endpoint_ids)
-            .await?
-            .iter()
-            .map(rows::endpoint)
-            .collect::<StoreResult<Vec<_>>>()?;
-        tx.commit().await?;
-        let mut due: Vec<DueDelivery> = deliveries
-            .into_iter()
-            .filter_map(|delivery| {
-                let event = events.iter().find(|e| e.id == delivery.event_id)?.clone();
-                let endpoint = endpoints
-                    .iter()
-                    .find(|e| e.id == delivery.endpoint_id)?
-                    .clone();
-                Some(DueDelivery {
-                    delivery,
-                    event,
-                    endpoint,
-                })
-            })
-            .collect();
-        due.sort_by_key(|d| d.delivery.next_attempt_at);
-        Ok(due)
-    }
-
-    async fn record_attempts(
-        &self,
-        records: &[AttemptRecord],
-        health: &[HealthUpdate],
-    ) -> StoreResult<usize> {
-        // A few multi-row statements per batch rather than several per
-        // delivery: each statement is a round trip to SQLite's thread.
-        let mut tx = self.write_tx().await?;
-        let mut held = Vec::with_capacity(records.len());
-        for chunk in records.chunks(100) {
-            let fenced = update_deliveries(&mut tx, chunk).await?;
-            let chunk = crate::storage::held_records(chunk, &fenced);
-            if chunk.is_empty() {
-                continue;
-            }
-            insert_attempts(&mut tx, &chunk).await?;
-            let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
-            upsert_logs(&mut tx, &logs).await?;
-            held.extend(chunk);
-        }
-        let stale = records.len() - held.len();
-        for r in &held {
-            if let Some(reason) = &r.disable_endpoint {
-                sqlx::query("UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
-                    .bind(reason)
-                    .bind(ms(r.attempt.at))
-                    .bind(r.delivery.endpoint_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-        }
-        for h in health {
-            sqlx::query(UPDATE_HEALTH)
-                .bind(h.endpoint_id.as_str())
-                .bind(h.is_reset)
-                .bind(i64::from(h.failures))
-                .bind(i64::from(h.threshold))
-                .bind(ms(h.open_until))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await?;
-        Ok(stale)
-    }
-
-    async fn defer_delivery(
-        &self,
-        id: &DeliveryId,
-        lease_token: i64,
-        until: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(crate::storage::DEFER_DELIVERY)
-            .bind(ms(until))
-            .bind(id.as_str())
-            .bind(lease_token)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn requeue_delivery(
-        &self,
-        ws: &WorkspaceId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Delivery> {
-        let row = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', cycle_start = attempts, next_attempt_at = $1,
-                 lease_until = NULL, lease_token = lease_token + 1, updated_at = $1
-             WHERE workspace_id = $2 AND id = $3 RETURNING *",
-        )
-        .bind(ms(now))
-        .bind(ws.as_str())
-        .bind(id.as_str())
-        .fetch_one(&self.writer)
-        .await
-        .map_err(map_err)?;
-        rows::delivery(&row)
-    }
-}
-
-/// How `map_err` words a deadlock or serialization failure.
-const DEADLOCK: &str = "conflict with a concurrent transaction";
-
-async fn delete_endpoint_once(
-    store: &PgStore,
-    ws: &WorkspaceId,
-    id: &EndpointId,
-) -> StoreResult<()> {
-    let mut tx = store.write_tx().await?;
-    sqlx::query("DELETE FROM deliveries WHERE workspace_id = $1 AND endpoint_id = $2")
-        .bind(ws.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let result = sqlx::query("DELETE FROM endpoints WHERE workspace_id = $1 AND id = $2")
-        .bind(ws.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,17 +1,16 @@
-//! SQLite: students, the access ledger (in one write transaction per call),
-//! processed inbound events and log entries.
-
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
+//! SQLite: the access ledger (one unit of work per call, group-committed on
+//! the writer connection), processed inbound events and log entries. The
+//! read side is `storage::sql::students`.
 
 use super::group::Unit;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use rusqlite::types::ToSql;
 use rusqlite::Connection;
 
 use super::writer;
-use super::{col, map_err, ms, parse_id, SqliteStore};
+use super::{ms, parse_id, SqliteStore};
 use crate::ids::{CategoryId, GrantId, ProductId, StudentId, WorkspaceId};
 use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
@@ -19,250 +18,10 @@ use crate::model::{
 };
 use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
-    placeholders, LedgerStore, LedgerTx, Page, ProcessedEvent, SaleStore, StoreResult,
-    StudentStore, ACTIVE_GRANTS, CATEGORY_PRODUCTS, ENABLED_ENDPOINTS, EVENT_PROCESSED,
-    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP, TRANSACTION_STATUSES,
+    placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreResult, CATEGORY_PRODUCTS,
+    ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP,
+    TRANSACTION_STATUSES,
 };
-
-#[async_trait]
-impl StudentStore for SqliteStore {
-    async fn get_student(&self, ws: &WorkspaceId, id: &StudentId) -> StoreResult<Student> {
-        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows::student(&row)
-    }
-
-    async fn student_by_email(
-        &self,
-        ws: &WorkspaceId,
-        email: &str,
-    ) -> StoreResult<Option<Student>> {
-        let row = sqlx::query("SELECT * FROM students WHERE workspace_id = $1 AND email = $2")
-            .bind(ws.as_str())
-            .bind(email)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::student).transpose()
-    }
-
-    async fn list_students(&self, ws: &WorkspaceId, page: &Page) -> StoreResult<Vec<Student>> {
-        let rows = sqlx::query(
-            "SELECT * FROM students WHERE workspace_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
-        )
-        .bind(ws.as_str())
-        .bind(page.after.as_deref())
-        .bind(i64::from(page.limit.max(1)))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(rows::student).collect()
-    }
-
-    async fn active_grants_of(
-        &self,
-        ws: &WorkspaceId,
-        students: &[StudentId],
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Grant>> {
-        if students.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = ACTIVE_GRANTS.replace("{students}", &placeholders(3, students.len()));
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(ws.as_str())
-            .bind(ms(now));
-        for s in students {
-            query = query.bind(s.as_str());
-        }
-        let rows = query.fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
-    }
-
-    async fn get_grant(&self, ws: &WorkspaceId, id: &GrantId) -> StoreResult<Grant> {
-        let row = sqlx::query("SELECT * FROM grants WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows::grant(&row)
-    }
-
-    async fn category_products(
-        &self,
-        ws: &WorkspaceId,
-        categories: &[CategoryId],
-    ) -> StoreResult<Vec<(CategoryId, ProductId)>> {
-        let mut conn = self.reader.acquire().await.map_err(map_err)?;
-        category_products(&mut conn, ws, categories).await
-    }
-}
-
-async fn category_products(
-    conn: &mut SqliteConnection,
-    ws: &WorkspaceId,
-    categories: &[CategoryId],
-) -> StoreResult<Vec<(CategoryId, ProductId)>> {
-    if categories.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = CATEGORY_PRODUCTS.replace("{categories}", &placeholders(2, categories.len()));
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(ws.as_str());
-    for c in categories {
-        query = query.bind(c.as_str());
-    }
-    let rows = query.fetch_all(conn).await.map_err(map_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                parse_id(col(r, "category_id")?, CategoryId::parse)?,
-                parse_id(col(r, "product_id")?, ProductId::parse)?,
-            ))
-        })
-        .collect()
-}
-
-#[async_trait]
-impl SaleStore for SqliteStore {
-    async fn is_event_processed(
-        &self,
-        ws: &WorkspaceId,
-        gw: GatewayKind,
-        reference: &str,
-        status: CanonicalStatus,
-    ) -> StoreResult<bool> {
-        let row = sqlx::query(EVENT_PROCESSED)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(reference)
-            .bind(status.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?;
-        Ok(col::<i64>(&row, "n")? > 0)
-    }
-
-    async fn transaction_has_status(
-        &self,
-        ws: &WorkspaceId,
-        gw: GatewayKind,
-        transaction_id: &str,
-        statuses: &[CanonicalStatus],
-    ) -> StoreResult<bool> {
-        let sql = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(4, statuses.len()));
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(transaction_id);
-        for s in statuses {
-            query = query.bind(s.as_str());
-        }
-        let row = query.fetch_one(&self.reader).await.map_err(map_err)?;
-        Ok(col::<i64>(&row, "n")? > 0)
-    }
-
-    async fn grants_for_transaction(
-        &self,
-        ws: &WorkspaceId,
-        gw: GatewayKind,
-        transaction_id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Grant>> {
-        self.sale_grants(GRANTS_FOR_TRANSACTION, ws, gw, transaction_id, now)
-            .await
-    }
-
-    async fn grants_for_subscription(
-        &self,
-        ws: &WorkspaceId,
-        gw: GatewayKind,
-        subscription_id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Grant>> {
-        self.sale_grants(GRANTS_FOR_SUBSCRIPTION, ws, gw, subscription_id, now)
-            .await
-    }
-
-    async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(ENABLED_ENDPOINTS)
-            .bind(ws.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::endpoint).collect()
-    }
-}
-
-impl SqliteStore {
-    /// [`GRANTS_FOR_TRANSACTION`] or [`GRANTS_FOR_SUBSCRIPTION`] on the readers.
-    async fn sale_grants(
-        &self,
-        sql: &'static str,
-        ws: &WorkspaceId,
-        gw: GatewayKind,
-        sale: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Grant>> {
-        let rows = sqlx::query(sql)
-            .bind(ws.as_str())
-            .bind(gw.as_str())
-            .bind(sale)
-            .bind(ms(now))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::grant).collect()
-    }
-}
-
-/// Writes log entries, or updates the ones already there (an outbound entry
-/// follows its delivery's latest attempt; its time and integration stay).
-pub(super) async fn upsert_logs(
-    conn: &mut SqliteConnection,
-    entries: &[&LogEntry],
-) -> StoreResult<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error) ",
-    );
-    qb.push_values(entries, |mut b, e| {
-        b.push_bind(e.id.as_str())
-            .push_bind(e.workspace_id.as_str())
-            .push_bind(ms(e.at))
-            .push_bind(e.direction.as_str())
-            .push_bind(e.gateway.map(|g| g.as_str()))
-            .push_bind(e.event_type.as_deref())
-            .push_bind(e.email.as_deref())
-            .push_bind(e.status.as_str())
-            .push_bind(i64::from(e.http_status))
-            .push_bind(e.duration_ms)
-            .push_bind(e.integration.kind.as_str())
-            .push_bind(e.integration.id.as_deref())
-            .push_bind(e.integration.name.as_str())
-            .push_bind(i64::from(e.attempts))
-            .push_bind(e.error.as_deref());
-    });
-    qb.push(
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
-             duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error",
-    );
-    qb.build().execute(&mut *conn).await.map_err(map_err)?;
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO log_details (log_id, detail) ");
-    qb.push_values(entries, |mut b, e| {
-        b.push_bind(e.id.as_str()).push_bind(e.detail.to_string());
-    });
-    qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
-    qb.build().execute(&mut *conn).await.map_err(map_err)?;
-    Ok(())
-}
 
 /// One call's unit of work, group-committed with its neighbours
 /// (`group.rs`) on the writer connection (`writer.rs`): every statement

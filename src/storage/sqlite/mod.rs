@@ -4,10 +4,8 @@
 //! the PostgreSQL backend. Timestamps are stored as UTC unix milliseconds.
 
 pub mod backup;
-mod catalog;
 mod group;
 mod ledger;
-mod logs;
 mod lookups;
 mod outbound;
 mod secrets;
@@ -27,9 +25,27 @@ use super::config_cache::ConfigCache;
 use super::migrations::{compare, Migration, MigrationState, RECORDED};
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
+use outbound::{claim_sql, claim_turn, update_deliveries};
 
 /// Migrations embedded at compile time and run at start-up.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The driver the shared queries (`storage::sql`) are compiled against here.
+type Db = Sqlite;
+
+/// The chart's slots: one row per workspace and slot here (PostgreSQL
+/// keeps shards of it).
+const LOG_BUCKETS: &str =
+    "SELECT * FROM log_buckets WHERE workspace_id = $1 AND bucket >= $2 AND bucket < $3
+     ORDER BY bucket";
+
+/// The queue panel's finished deliveries: one row per workspace and status.
+const DELIVERY_COUNTS: &str = "SELECT status, n FROM delivery_counts WHERE workspace_id = $1";
+
+crate::storage::sql::catalog::implement!(SqliteStore);
+crate::storage::sql::logs::implement!(SqliteStore);
+crate::storage::sql::outbound::implement!(SqliteStore);
+crate::storage::sql::students::implement!(SqliteStore);
 
 /// A gancho database in one SQLite file.
 #[derive(Debug, Clone)]
@@ -108,6 +124,13 @@ impl SqliteStore {
         let file = self.group.file_lock().await;
         let conn = self.writer.acquire().await.map_err(map_err)?;
         Ok(WriteConn { conn, _file: file })
+    }
+
+    /// A log entry on its own, in a unit of the group-commit writer.
+    async fn write_log(&self, entry: &crate::model::LogEntry) -> StoreResult<()> {
+        let mut unit = self.group.begin().await?;
+        ledger::insert_log(unit.conn()?, entry)?;
+        unit.commit().await
     }
 
     /// See [`WriteTx::probe`]: a write transaction, whatever the write health says.
