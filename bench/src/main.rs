@@ -3,8 +3,10 @@
 //! the table into BENCHMARKS.md. `cargo run --release -p gancho-bench -- all`
 //! (add `--database-url postgres://…` for PostgreSQL too, `--quick` for the
 //! CI smoke run, which checks answers, the ledger and deliveries but no timing).
+//! `-- logs` runs only the Logs queries at 1,000,000 entries.
 
 mod load;
+mod logs;
 mod server;
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use clap::{Parser, Subcommand};
 use hmac::{Hmac, KeyInit, Mac};
 
@@ -29,69 +31,130 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Every scenario, on SQLite (and on PostgreSQL with --database-url).
-    All {
-        /// A short run of each scenario that checks correctness, not speed.
-        #[arg(long)]
-        quick: bool,
-        /// A PostgreSQL server (admin URL) to run the scenarios on too; each
-        /// run gets a fresh database there.
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Runs per figure (the table shows the median, min and max).
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// The gancho binary (default: build and use target/release/gancho).
-        #[arg(long)]
-        gancho: Option<PathBuf>,
-        /// Where to write the results (default: BENCHMARKS.md at the root).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Runs only PostgreSQL (with --database-url), e.g. to profile it.
-        #[arg(long, requires = "database_url")]
-        no_sqlite: bool,
-    },
+    All(Options),
+    /// Only the Logs queries at 1,000,000 entries (also the last scenario of `all`).
+    ///
+    /// Seeds log entries with SQL on a fresh database (60 days, 50,000
+    /// e-mails, 10% failures, both directions, a detail of about 1 KiB
+    /// each, and the stats counters), starts gancho on it and times the Logs
+    /// tab's queries over HTTP, one at a time: by e-mail, failures of the
+    /// last 30 days, 30-day stats, no filter, and by direction and event
+    /// type (target: a median under 50 ms each). Every answer is checked
+    /// against the seeded rows. With --database-url, also times `gancho
+    /// copy` of 100,000 entries from SQLite to PostgreSQL and back (also
+    /// part of `all`). Prints the table; writes it only with --out.
+    Logs(Options),
     /// The parse-only baseline server (started by `all`).
     BaselineServer,
+}
+
+#[derive(clap::Args)]
+struct Options {
+    /// A short run of each scenario that checks correctness, not speed
+    /// (the Logs scenario seeds 2,000 entries).
+    #[arg(long)]
+    quick: bool,
+    /// A PostgreSQL server (admin URL) to run the scenarios on too; each
+    /// run gets a fresh database there.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Runs per figure (the table shows the median, min and max). The Logs
+    /// scenario seeds once per backend and times every query in each run.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The gancho binary (default: build and use target/release/gancho).
+    #[arg(long)]
+    gancho: Option<PathBuf>,
+    /// Where to write the results (`all`: default BENCHMARKS.md at the root;
+    /// `logs`: only printed unless given).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Runs only PostgreSQL (with --database-url), e.g. to profile it.
+    #[arg(long, requires = "database_url")]
+    no_sqlite: bool,
+    /// Log entries the Logs scenario seeds (default 1,000,000; 2,000 with --quick).
+    #[arg(long)]
+    log_entries: Option<u64>,
+}
+
+/// Which scenarios a command runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    Logs,
+}
+
+impl Scope {
+    fn command(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Logs => "logs",
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::BaselineServer => server::run_baseline().await,
-        Cmd::All {
-            quick,
-            database_url,
-            runs,
-            gancho,
-            out,
-            no_sqlite,
-        } => {
-            let bin = match gancho {
-                Some(b) => b,
-                None => build_gancho()?,
-            };
-            let plan = Plan::new(quick, if quick { 1 } else { runs.max(1) });
-            let mut rows = Vec::new();
-            if !no_sqlite {
-                rows.extend(run_backend(&bin, &plan, Backend::Sqlite).await?);
-            }
-            if let Some(admin) = database_url {
-                rows.extend(run_backend(&bin, &plan, Backend::Postgres(admin)).await?);
-            }
-            let table = render(&rows);
-            progress(&format!("\n{table}"));
-            if !quick {
-                let out = out.unwrap_or_else(|| root().join("BENCHMARKS.md"));
-                write_results(&out, &table)?;
-                progress(&format!("wrote {}", out.display()));
-            }
-            // Each row's runs were checked: answers, ledger and deliveries.
-            let checked: usize = rows.iter().map(|r| r.values.len().max(1)).sum();
-            progress("bench: every request answered 200 (or, past capacity at a fixed rate, shed with 503), every acknowledged call in the ledger, every event delivered");
-            progress(&format!("bench: {checked} passed, 0 failed"));
-            Ok(())
+        Cmd::All(options) => bench(options, Scope::All).await,
+        Cmd::Logs(options) => bench(options, Scope::Logs).await,
+    }
+}
+
+async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
+    let Options {
+        quick,
+        database_url,
+        runs,
+        gancho,
+        out,
+        no_sqlite,
+        log_entries,
+    } = options;
+    let log_entries = log_entries.unwrap_or(if quick { 2_000 } else { 1_000_000 });
+    ensure!(log_entries > 0, "--log-entries: at least 1");
+    let bin = match gancho {
+        Some(b) => b,
+        None => build_gancho()?,
+    };
+    let plan = Plan::new(quick, if quick { 1 } else { runs.max(1) }, log_entries);
+    let mut rows = Vec::new();
+    if !no_sqlite {
+        rows.extend(run_backend(&bin, &plan, Backend::Sqlite, scope).await?);
+    }
+    if let Some(admin) = database_url {
+        let postgres = Backend::Postgres(admin);
+        rows.extend(run_backend(&bin, &plan, postgres.clone(), scope).await?);
+        if !no_sqlite {
+            progress("copy: SQLite to PostgreSQL and back");
+            rows.push(logs::copy(&bin, &plan, &Backend::Sqlite, &postgres).await?);
+            rows.push(logs::copy(&bin, &plan, &postgres, &Backend::Sqlite).await?);
         }
     }
+    let table = render(&rows);
+    progress(&format!("\n{table}"));
+    if !quick {
+        let out = match (out, scope) {
+            (Some(out), _) => Some(out),
+            (None, Scope::All) => Some(root().join("BENCHMARKS.md")),
+            (None, Scope::Logs) => None,
+        };
+        if let Some(out) = out {
+            write_results(&out, &table, scope.command())?;
+            progress(&format!("wrote {}", out.display()));
+        }
+    }
+    // Each row's runs were checked: answers, ledger, deliveries and log pages.
+    let checked: usize = rows.iter().map(|r| r.values.len().max(1)).sum();
+    if scope == Scope::All {
+        progress("bench: every request answered 200 (or, past capacity at a fixed rate, shed with 503), every acknowledged call in the ledger, every event delivered");
+    }
+    progress(
+        "bench: every Logs query answered 200 with the entries and stats the seeded rows make",
+    );
+    progress(&format!("bench: {checked} passed, 0 failed"));
+    Ok(())
 }
 
 fn root() -> PathBuf {
@@ -136,11 +199,17 @@ struct Plan {
     backlog_sales: usize,
     /// Deliveries scheduled for later in the backlog scenario.
     backlog_later: u64,
+    /// Log entries seeded for the Logs scenario.
+    log_entries: u64,
+    /// Log entries `gancho copy` moves in the copy scenario.
+    copy_entries: u64,
+    /// Requests of each Logs query per run.
+    log_samples: usize,
     quick: bool,
 }
 
 impl Plan {
-    fn new(quick: bool, runs: usize) -> Self {
+    fn new(quick: bool, runs: usize, log_entries: u64) -> Self {
         Self {
             runs,
             // Three runs of everything on both backends stay under 10 minutes.
@@ -152,6 +221,9 @@ impl Plan {
             conns: 64,
             backlog_sales: if quick { 100 } else { 1000 },
             backlog_later: if quick { 10_000 } else { 1_000_000 },
+            log_entries,
+            copy_entries: if quick { 2_000 } else { 100_000 },
+            log_samples: if quick { 5 } else { 60 },
             quick,
         }
     }
@@ -483,8 +555,17 @@ async fn check_ledger(db: &Database, report: &Report, may_shed: bool) -> anyhow:
     Ok(())
 }
 
-async fn run_backend(bin: &Path, plan: &Plan, backend: Backend) -> anyhow::Result<Vec<Row>> {
+async fn run_backend(
+    bin: &Path,
+    plan: &Plan,
+    backend: Backend,
+    scope: Scope,
+) -> anyhow::Result<Vec<Row>> {
     let name = backend.name();
+    if scope == Scope::Logs {
+        progress(&format!("{name}: logs"));
+        return logs::run(bin, plan, &backend).await;
+    }
     let mut inbound: HashMap<&str, Vec<Report>> = HashMap::new();
     let mut baseline = Vec::new();
     let mut rss = (Vec::new(), Vec::new());
@@ -641,6 +722,8 @@ async fn run_backend(bin: &Path, plan: &Plan, backend: Backend) -> anyhow::Resul
         baseline: None,
         latency: None,
     });
+    progress(&format!("{name}: logs"));
+    rows.extend(logs::run(bin, plan, &backend).await?);
     Ok(rows)
 }
 
@@ -842,10 +925,12 @@ fn render(rows: &[Row]) -> String {
         } else {
             let min = r.values.iter().copied().fold(f64::MAX, f64::min);
             let max = r.values.iter().copied().fold(0.0, f64::max);
+            // Times (the Logs queries in ms, seeding in s) to a tenth.
+            let digits = usize::from(matches!(r.unit, "ms" | "s"));
             (
-                format!("{:.0} {}", median(&r.values), r.unit),
-                format!("{min:.0}"),
-                format!("{max:.0}"),
+                format!("{:.*} {}", digits, median(&r.values), r.unit),
+                format!("{min:.digits$}"),
+                format!("{max:.digits$}"),
             )
         };
         let ratio = match (r.baseline, r.values.is_empty() || r.unit == "MiB") {
@@ -865,12 +950,12 @@ fn render(rows: &[Row]) -> String {
 
 /// Replaces the generated part of BENCHMARKS.md (between its markers),
 /// keeping the hand-written analysis around it.
-fn write_results(path: &Path, table: &str) -> anyhow::Result<()> {
+fn write_results(path: &Path, table: &str, command: &str) -> anyhow::Result<()> {
     const BEGIN: &str = "<!-- gancho-bench:begin -->";
     const END: &str = "<!-- gancho-bench:end -->";
     let machine = machine();
     let generated = format!(
-        "{BEGIN}\nCommand: `cargo run --release -p gancho-bench -- all` ({machine}).\n\n{table}{END}"
+        "{BEGIN}\nCommand: `cargo run --release -p gancho-bench -- {command}` ({machine}).\n\n{table}{END}"
     );
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let new = match (text.find(BEGIN), text.find(END)) {

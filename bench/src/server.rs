@@ -86,7 +86,25 @@ pub fn spawn(program: &Path, args: &[&str], env: &[(&str, String)]) -> anyhow::R
 /// `gancho serve` on `database_url`, tuned for a benchmark (warnings only,
 /// private targets allowed for the loopback receiver).
 pub fn gancho(bin: &Path, database_url: &str, dir: &Path) -> anyhow::Result<Process> {
-    let env = [
+    gancho_with(bin, database_url, dir, &[])
+}
+
+/// [`gancho`] with more settings (`extra`, e.g. `GANCHO_TIMEZONE`).
+pub fn gancho_with(
+    bin: &Path,
+    database_url: &str,
+    dir: &Path,
+    extra: &[(&str, String)],
+) -> anyhow::Result<Process> {
+    let mut env = gancho_env(database_url, dir)?;
+    env.extend(extra.iter().cloned());
+    spawn(bin, &["serve"], &env)
+}
+
+/// The settings of every gancho process of a benchmark on `database_url`
+/// (`dir` holds its empty `gancho.toml`).
+pub fn gancho_env(database_url: &str, dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let env = vec![
         ("GANCHO_DATABASE_URL", database_url.to_string()),
         ("GANCHO_LISTEN", "127.0.0.1:0".to_string()),
         ("GANCHO_ADMIN_TOKEN", TOKEN.to_string()),
@@ -99,7 +117,7 @@ pub fn gancho(bin: &Path, database_url: &str, dir: &Path) -> anyhow::Result<Proc
         ("GANCHO_CONFIG", dir.join("none.toml").display().to_string()),
     ];
     std::fs::write(dir.join("none.toml"), "")?;
-    spawn(bin, &["serve"], &env)
+    Ok(env)
 }
 
 /// What a benchmark posts to, set up through the API.
