@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ToSql;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::{conflict_name, unavailable_code};
@@ -69,6 +70,15 @@ pub(super) fn open(path: &Path) -> StoreResult<(Connection, WalSync)> {
     // sub-journal; in memory, not in a temporary file written on every
     // unit (the profile showed those writes as an eighth of the time).
     conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(map_err)?;
+    // Plans that do not depend on the values bound: otherwise SQLite marks
+    // each `column = $N` a plan filters on, and binding new values (or
+    // rusqlite clearing them as a statement goes back to its cache)
+    // prepares the statement again on its next step. That parsing and
+    // planning was an eighth of a saturated server's time (issue 9). No
+    // statement here needs a value-specific plan: partial indexes are
+    // matched on `IS NOT NULL`, which `column = $N` implies whatever $N is.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok((conn, sync))
@@ -276,5 +286,40 @@ mod tests {
         // A value of another type than asked for is an error, not a panic.
         let wrong = query_one(&conn, "SELECT 'x' AS n", &[], |r| r.int("n"));
         assert!(matches!(wrong, Err(StoreError::Embedded(_))), "{wrong:?}");
+    }
+
+    /// A cached statement runs as it was prepared, whatever is bound to it
+    /// next. SQLite marks every `column = $N` of a plan so that binding a
+    /// new value (or rusqlite clearing the bindings as it puts a statement
+    /// back in its cache) makes the next step prepare the statement again;
+    /// the profile of a saturated server showed an eighth of its time
+    /// parsing and planning the unit's statements anew (issue 9).
+    #[tokio::test]
+    async fn cached_statements_are_not_prepared_again_for_new_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        drop(crate::storage::sqlite::SqliteStore::open(&path).await.unwrap());
+        let (conn, _) = open(&path).unwrap();
+        let categories = crate::storage::CATEGORY_PRODUCTS.replace("{categories}", "$2");
+        // Statements of an approval's unit of work, with their parameter counts.
+        let unit: [(&str, usize); 4] = [
+            (crate::storage::GRANTS_FOR_TRANSACTION, 4),
+            (crate::storage::GRANTS_FOR_SUBSCRIPTION, 4),
+            (crate::storage::ENABLED_ENDPOINTS, 1),
+            (&categories, 2),
+        ];
+        for (sql, n) in unit {
+            for call in 0..3 {
+                let values: Vec<String> = (0..n).map(|p| format!("v{call}-{p}")).collect();
+                let params: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+                query(&conn, sql, &params, |_| Ok(())).unwrap();
+            }
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "prepared again for new values: {sql}"
+            );
+        }
     }
 }
