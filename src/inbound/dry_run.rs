@@ -282,7 +282,7 @@ async fn preview(
     let mut tx = DryRunTx::new(ctx.store);
     let applied =
         super::apply_in(&mut tx, &claim, &event, email.as_ref(), &targets, fanout).await?;
-    let Some(applied) = applied else {
+    let Some((applied, _)) = applied else {
         return report(ctx, trace, &Outcome::Duplicate, None).await;
     };
     let ledger = Ledger {

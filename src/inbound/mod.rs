@@ -730,19 +730,23 @@ async fn apply_event(
         fanout,
     )
     .await?;
-    let outcome = match applied {
-        Some(applied) => {
+    let (outcome, queued) = match applied {
+        Some((applied, queued)) => {
             trace.effects = applied.effects;
-            Outcome::Processed
+            (Outcome::Processed, queued)
         }
-        None => Outcome::Duplicate,
+        None => (Outcome::Duplicate, 0),
     };
     let reply = reply_for(&outcome, &trace.log_id);
     if let Some(entry) = log_entry(call, trace, request, &outcome, &reply, ctx.now) {
         tx.insert_log(&entry).await?;
     }
     tx.commit().await?;
-    ctx.outbox.wake();
+    // The worker's claim is a write transaction between two groups of
+    // calls on SQLite: it is woken only when there is something to send.
+    if queued > 0 {
+        ctx.outbox.wake();
+    }
     Ok(outcome)
 }
 
@@ -833,7 +837,8 @@ fn processed_event(
 /// applies it to the access ledger and enqueues its outbound events. The
 /// real call and the dry run share this (the dry run's `tx` writes
 /// nothing). `None`: the event was processed before, nothing was applied.
-/// The [`Applied`] events are the ones enqueued after the purchase event.
+/// The [`Applied`] events are the ones enqueued after the purchase event;
+/// the count beside it is of the deliveries queued for them all.
 async fn apply_in(
     tx: &mut dyn LedgerTx,
     claim: &ProcessedEvent,
@@ -841,7 +846,7 @@ async fn apply_in(
     email: Option<&Email>,
     targets: &Targets,
     fanout: Fanout<'_>,
-) -> StoreResult<Option<Applied>> {
+) -> StoreResult<Option<(Applied, usize)>> {
     let ws = &claim.workspace_id;
     // Events about one sale are applied one at a time (issue 15): the lock
     // comes before anything is read, so this sees what the last one wrote.
@@ -863,8 +868,9 @@ async fn apply_in(
     products.dedup();
     let mut drafts = vec![purchase_event(event, applied.student_id.as_ref(), products)];
     drafts.extend(applied.events.iter().cloned());
-    enqueue(tx, ws, drafts, fanout).await?;
-    Ok(Some(applied))
+    let queued = enqueue(tx, ws, drafts, fanout).await?;
+    let deliveries = queued.iter().map(|(_, d)| d.len()).sum();
+    Ok(Some((applied, deliveries)))
 }
 
 /// Stores a call that waits for its buyer with its log entry, in one

@@ -149,6 +149,7 @@ impl GroupCommit {
         sync_wal: SyncWal,
     ) -> StoreResult<Self> {
         let (conn, sync) = writer::open(&path)?;
+        let file = path.clone();
         let this = Self {
             slot: Arc::new(Mutex::new(Slot {
                 path,
@@ -161,6 +162,7 @@ impl GroupCommit {
             health,
             commits: Arc::default(),
         };
+        checkpointer(file, Arc::downgrade(&this.slot), Arc::clone(&this.commits));
         tokio::spawn(committer(
             Arc::downgrade(&this.slot),
             Arc::clone(&this.wake),
@@ -282,6 +284,46 @@ impl Drop for Unit {
         }
         drop(slot);
         self.wake.notify_one();
+    }
+}
+
+/// How often the checkpointer looks for committed groups to copy.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies the WAL into the database file on a thread and a connection of
+/// its own after groups commit ([`writer::checkpoint`]), so no group's
+/// `COMMIT` runs a checkpoint while it holds the slot (issue 9: they were a
+/// fifth of the slot's time). Ends when the store is gone.
+fn checkpointer(path: PathBuf, slot: Weak<Mutex<Slot>>, commits: Arc<AtomicU64>) {
+    let run = move || {
+        let mut conn = None;
+        let mut copied = 0;
+        while slot.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let committed = commits.load(Ordering::Relaxed);
+            if committed == copied {
+                continue;
+            }
+            if conn.is_none() {
+                conn = writer::open_checkpointer(&path).ok();
+            }
+            let Some(c) = &conn else { continue };
+            match writer::checkpoint(c) {
+                Ok(()) => copied = committed,
+                Err(e) => {
+                    // Tried again at the next tick, on a fresh connection;
+                    // a failing disk is reported by the writes themselves.
+                    tracing::debug!(error = %e, "a WAL checkpoint failed");
+                    conn = None;
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("gancho-checkpoint".into())
+        .spawn(run)
+    {
+        tracing::warn!(error = %e, "cannot start the WAL checkpointer; the WAL is copied by the other connections' commits only");
     }
 }
 
@@ -457,6 +499,43 @@ mod tests {
         first.await.unwrap().unwrap();
         second.await.unwrap().unwrap();
         assert_eq!(SYNCS.load(Ordering::SeqCst), 2, "one sync per group");
+    }
+
+    /// Checkpoints (copying the WAL's pages into the database file) run in
+    /// the background, not inside a group's `COMMIT` while it holds the
+    /// slot: the writer never checkpoints, and what a group committed
+    /// reaches the database file soon after all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_checkpointed_in_the_background_not_by_a_commit() {
+        const MARK: &[u8] = b"checkpointed-in-the-background";
+        let dir = tempfile::tempdir().unwrap();
+        let (group, _health) = group_on(&dir, writer::sync_wal).await;
+        let mut unit = group.begin().await.unwrap();
+        let conn = unit.conn().unwrap();
+        let auto = writer::query_one(conn, "PRAGMA wal_autocheckpoint", &[], |r| {
+            crate::storage::rows::RowRead::int(r, "wal_autocheckpoint")
+        })
+        .unwrap();
+        assert_eq!(auto, 0, "the writer checkpoints inside its commits");
+        writer::execute(
+            conn,
+            "INSERT INTO write_probe (filler) VALUES ($1)",
+            &[&MARK.to_vec()],
+        )
+        .unwrap();
+        unit.commit().await.unwrap();
+        let file = dir.path().join("g.db");
+        let in_file = || {
+            let bytes = std::fs::read(&file).unwrap();
+            bytes.windows(MARK.len()).any(|w| w == MARK)
+        };
+        for _ in 0..100 {
+            if in_file() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the committed row never reached the database file");
     }
 
     /// A WAL sync that fails fails the group's members, and writes are

@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::ToSql;
 use rusqlite::config::DbConfig;
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::{conflict_name, unavailable_code};
@@ -64,6 +64,12 @@ pub(super) fn open(path: &Path) -> StoreResult<(Connection, WalSync)> {
     };
     conn.pragma_update(None, "synchronous", level)
         .map_err(map_err)?;
+    if sync != WalSync::None {
+        // Checkpoints run on a connection of their own ([`checkpoint`]),
+        // not inside a group's `COMMIT` while it holds the slot.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(map_err)?;
+    }
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(map_err)?;
     // A unit's savepoint keeps the original of each page it changes in a
@@ -102,6 +108,27 @@ pub(super) enum WalSync {
 /// it starts the WAL over only after a complete one.
 pub(super) fn sync_wal(wal: &Path) -> std::io::Result<()> {
     std::fs::File::open(wal)?.sync_data()
+}
+
+/// A connection of its own for [`checkpoint`] (`synchronous` stays `FULL`:
+/// a checkpoint syncs the WAL before it copies it, the database after).
+pub(super) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_err)?;
+    conn.busy_timeout(Duration::from_secs(1)).map_err(map_err)?;
+    Ok(conn)
+}
+
+/// Copies what the WAL holds into the database file, as far as readers
+/// allow (`PASSIVE`: it waits for no one, and writers go on meanwhile).
+/// The writer starts the WAL over at its next transaction once all of it
+/// has been copied, which keeps the file small.
+pub(super) fn checkpoint(conn: &Connection) -> StoreResult<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .map_err(map_err)
 }
 
 /// The connection's own statements (`BEGIN`, `SAVEPOINT`, …), one or more
@@ -298,7 +325,11 @@ mod tests {
     async fn cached_statements_are_not_prepared_again_for_new_values() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
-        drop(crate::storage::sqlite::SqliteStore::open(&path).await.unwrap());
+        drop(
+            crate::storage::sqlite::SqliteStore::open(&path)
+                .await
+                .unwrap(),
+        );
         let (conn, _) = open(&path).unwrap();
         let categories = crate::storage::CATEGORY_PRODUCTS.replace("{categories}", "$2");
         // Statements of an approval's unit of work, with their parameter counts.
