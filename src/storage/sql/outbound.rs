@@ -1,14 +1,54 @@
 //! `OutboundStore` for both backends: endpoints, events, deliveries and
-//! attempts. The claim's SQL differs (`sqlite/outbound.rs` and
-//! `postgres/outbound.rs` build it from the shared `CLAIM_RANKED`), and so
-//! does the batched `UPDATE … FROM (VALUES …)` that records attempts; the
-//! rest is here.
-//!
-//! Besides the names listed in the module above, a backend provides:
-//! `claim_sql()`; `claim_turn(conn)`, which makes claims take turns across
-//! instances (PostgreSQL's advisory lock; SQLite's one writer already
-//! does); and `update_deliveries(conn, records)`, returning the ids still
-//! held under their lease token.
+//! attempts. The worker's two writes differ, and each backend provides
+//! them as `claim_due` and `record` beside this: SQLite runs them as units
+//! of its group commit on the writer connection (`sqlite/outbound.rs`),
+//! PostgreSQL as transactions of batched statements that lock what they
+//! lease (`postgres/outbound.rs`). Both build the claim from the shared
+//! `CLAIM_RANKED` and answer it through [`due_deliveries`].
+
+use crate::model::{Delivery, Endpoint, Event};
+use crate::storage::DueDelivery;
+
+/// The events and endpoints a claim's deliveries need, by id: the events
+/// in claim order (duplicates next to each other removed), the endpoints
+/// sorted and unique.
+pub(in crate::storage) fn ids_to_load(deliveries: &[Delivery]) -> (Vec<String>, Vec<String>) {
+    let mut events: Vec<String> = deliveries.iter().map(|d| d.event_id.to_string()).collect();
+    events.dedup();
+    let mut endpoints: Vec<String> = deliveries
+        .iter()
+        .map(|d| d.endpoint_id.to_string())
+        .collect();
+    endpoints.sort();
+    endpoints.dedup();
+    (events, endpoints)
+}
+
+/// A claim's answer: each delivery with its event and endpoint (one whose
+/// event or endpoint is gone is left out), earliest due first.
+pub(in crate::storage) fn due_deliveries(
+    deliveries: Vec<Delivery>,
+    events: &[Event],
+    endpoints: &[Endpoint],
+) -> Vec<DueDelivery> {
+    let mut due: Vec<DueDelivery> = deliveries
+        .into_iter()
+        .filter_map(|delivery| {
+            let event = events.iter().find(|e| e.id == delivery.event_id)?.clone();
+            let endpoint = endpoints
+                .iter()
+                .find(|e| e.id == delivery.endpoint_id)?
+                .clone();
+            Some(DueDelivery {
+                delivery,
+                event,
+                endpoint,
+            })
+        })
+        .collect();
+    due.sort_by_key(|d| d.delivery.next_attempt_at);
+    due
+}
 
 /// How `map_err` words a deadlock or serialization failure
 /// (PostgreSQL's SQLSTATE 40P01 and 40001).
@@ -36,98 +76,6 @@ macro_rules! implement {
                 .bind(e.previous_secret_expires_at.map(ms))
                 .bind(ms(e.updated_at))
                 .bind(e.max_in_flight.map(i64::from))
-        }
-
-        /// Rows of `table` whose id is in `ids`.
-        async fn rows_by_id(
-            conn: &mut <Db as sqlx::Database>::Connection,
-            table: &str,
-            ids: &[String],
-        ) -> $crate::storage::StoreResult<Vec<<Db as sqlx::Database>::Row>> {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut qb =
-                sqlx::QueryBuilder::<Db>::new(format!("SELECT * FROM {table} WHERE id IN ("));
-            let mut list = qb.separated(", ");
-            for id in ids {
-                list.push_bind(id.as_str());
-            }
-            qb.push(")");
-            qb.build().fetch_all(conn).await.map_err(map_err)
-        }
-
-        /// The attempts of a batch, one statement; an attempt recorded
-        /// again (a retried batch) replaces the first record.
-        async fn insert_attempts(
-            conn: &mut <Db as sqlx::Database>::Connection,
-            records: &[$crate::storage::AttemptRecord],
-        ) -> $crate::storage::StoreResult<()> {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body,
-                     duration_ms, error) ",
-            );
-            qb.push_values(records, |mut b, r| {
-                let a = &r.attempt;
-                b.push_bind(r.delivery.id.as_str())
-                    .push_bind(i64::from(a.number))
-                    .push_bind(ms(a.at))
-                    .push_bind(a.http_status.map(i64::from))
-                    .push_bind(a.response_body.as_deref())
-                    .push_bind(a.duration_ms)
-                    .push_bind(a.error.as_deref());
-            });
-            qb.push(
-                " ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at,
-                     http_status = excluded.http_status, response_body = excluded.response_body,
-                     duration_ms = excluded.duration_ms, error = excluded.error",
-            );
-            qb.build().execute(conn).await.map_err(map_err)?;
-            Ok(())
-        }
-
-        /// Writes log entries, or updates the ones already there (an outbound entry
-        /// follows its delivery's latest attempt; its time and integration stay).
-        async fn upsert_logs(
-            conn: &mut <Db as sqlx::Database>::Connection,
-            entries: &[&$crate::model::LogEntry],
-        ) -> $crate::storage::StoreResult<()> {
-            if entries.is_empty() {
-                return Ok(());
-            }
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-                     http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error) ",
-            );
-            qb.push_values(entries, |mut b, e| {
-                b.push_bind(e.id.as_str())
-                    .push_bind(e.workspace_id.as_str())
-                    .push_bind(ms(e.at))
-                    .push_bind(e.direction.as_str())
-                    .push_bind(e.gateway.map(|g| g.as_str()))
-                    .push_bind(e.event_type.as_deref())
-                    .push_bind(e.email.as_deref())
-                    .push_bind(e.status.as_str())
-                    .push_bind(i64::from(e.http_status))
-                    .push_bind(e.duration_ms)
-                    .push_bind(e.integration.kind.as_str())
-                    .push_bind(e.integration.id.as_deref())
-                    .push_bind(e.integration.name.as_str())
-                    .push_bind(i64::from(e.attempts))
-                    .push_bind(e.error.as_deref());
-            });
-            qb.push(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
-                     duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error",
-            );
-            qb.build().execute(&mut *conn).await.map_err(map_err)?;
-            let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO log_details (log_id, detail) ");
-            qb.push_values(entries, |mut b, e| {
-                b.push_bind(e.id.as_str()).push_bind(e.detail.to_string());
-            });
-            qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
-            qb.build().execute(&mut *conn).await.map_err(map_err)?;
-            Ok(())
         }
 
         /// Deletes an endpoint's deliveries, then the endpoint, in one
@@ -317,58 +265,7 @@ macro_rules! implement {
                 limit: u32,
                 per_endpoint: u32,
             ) -> $crate::storage::StoreResult<Vec<$crate::storage::DueDelivery>> {
-                use $crate::storage::rows;
-                let mut tx = self.write_tx().await?;
-                claim_turn(&mut tx).await?;
-                let rows = sqlx::query(claim_sql())
-                    .bind(ms(lease_until))
-                    .bind(ms(now))
-                    .bind(i64::from(limit))
-                    .bind(i64::from(per_endpoint))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                let deliveries = rows
-                    .iter()
-                    .map(rows::delivery)
-                    .collect::<$crate::storage::StoreResult<Vec<_>>>()?;
-                let mut event_ids: Vec<String> =
-                    deliveries.iter().map(|d| d.event_id.to_string()).collect();
-                event_ids.dedup();
-                let mut endpoint_ids: Vec<String> = deliveries
-                    .iter()
-                    .map(|d| d.endpoint_id.to_string())
-                    .collect();
-                endpoint_ids.sort();
-                endpoint_ids.dedup();
-                let events = rows_by_id(&mut tx, "events", &event_ids)
-                    .await?
-                    .iter()
-                    .map(rows::event)
-                    .collect::<$crate::storage::StoreResult<Vec<_>>>()?;
-                let endpoints = rows_by_id(&mut tx, "endpoints", &endpoint_ids)
-                    .await?
-                    .iter()
-                    .map(rows::endpoint)
-                    .collect::<$crate::storage::StoreResult<Vec<_>>>()?;
-                tx.commit().await?;
-                let mut due: Vec<$crate::storage::DueDelivery> = deliveries
-                    .into_iter()
-                    .filter_map(|delivery| {
-                        let event = events.iter().find(|e| e.id == delivery.event_id)?.clone();
-                        let endpoint = endpoints
-                            .iter()
-                            .find(|e| e.id == delivery.endpoint_id)?
-                            .clone();
-                        Some($crate::storage::DueDelivery {
-                            delivery,
-                            event,
-                            endpoint,
-                        })
-                    })
-                    .collect();
-                due.sort_by_key(|d| d.delivery.next_attempt_at);
-                Ok(due)
+                self.claim_due(now, lease_until, limit, per_endpoint).await
             }
 
             async fn record_attempts(
@@ -376,49 +273,7 @@ macro_rules! implement {
                 records: &[$crate::storage::AttemptRecord],
                 health: &[$crate::storage::HealthUpdate],
             ) -> $crate::storage::StoreResult<usize> {
-                // A few multi-row statements per batch rather than several
-                // per delivery: each statement is a round trip.
-                let mut tx = self.write_tx().await?;
-                let mut held = Vec::with_capacity(records.len());
-                for chunk in records.chunks(100) {
-                    let fenced = update_deliveries(&mut tx, chunk).await?;
-                    let chunk = $crate::storage::held_records(chunk, &fenced);
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    insert_attempts(&mut tx, &chunk).await?;
-                    let logs: Vec<&$crate::model::LogEntry> = chunk.iter().map(|r| &r.log).collect();
-                    upsert_logs(&mut tx, &logs).await?;
-                    held.extend(chunk);
-                }
-                let stale = records.len() - held.len();
-                for r in &held {
-                    if let Some(reason) = &r.disable_endpoint {
-                        sqlx::query(
-                            "UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2
-                             WHERE id = $3",
-                        )
-                        .bind(reason)
-                        .bind(ms(r.attempt.at))
-                        .bind(r.delivery.endpoint_id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    }
-                }
-                for h in health {
-                    sqlx::query($crate::storage::UPDATE_HEALTH)
-                        .bind(h.endpoint_id.as_str())
-                        .bind(h.is_reset)
-                        .bind(i64::from(h.failures))
-                        .bind(i64::from(h.threshold))
-                        .bind(ms(h.open_until))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                tx.commit().await?;
-                Ok(stale)
+                self.record(records, health).await
             }
 
             async fn defer_delivery(

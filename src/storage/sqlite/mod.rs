@@ -25,7 +25,6 @@ use super::config_cache::ConfigCache;
 use super::migrations::{compare, Migration, MigrationState, RECORDED};
 use super::write::{WriteHealth, WriteTx};
 use super::{Exclusive, Store, StoreError, StoreResult};
-use outbound::{claim_sql, claim_turn, update_deliveries};
 
 /// Migrations embedded at compile time and run at start-up.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

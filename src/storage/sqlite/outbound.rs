@@ -1,14 +1,22 @@
-//! SQLite's part of the outbound queries (the rest is `storage::sql::outbound`):
-//! the worker's claim is one `UPDATE ... RETURNING` on the single writer
-//! connection, and a batch of attempts updates its deliveries from an
-//! untyped `VALUES` list.
+//! SQLite's part of the outbound queries (the rest is
+//! `storage::sql::outbound`): the worker's claim and its records of
+//! attempts run as units of the group commit on the writer connection
+//! (`group.rs`), like an inbound call's: no statement hops to another
+//! thread, and they share a group's `COMMIT` and fsync with the calls
+//! instead of taking the file for a transaction (and an fsync) of their
+//! own between two groups. A unit's statements are single-row and
+//! prepared once.
 
-use std::collections::HashSet;
+use rusqlite::Connection;
 
-use sqlx::{Sqlite, SqliteConnection};
-
-use super::{map_err, ms};
-use crate::storage::{AttemptRecord, StoreResult, CLAIM_CANDIDATES, CLAIM_RANKED};
+use super::{ms, writer, SqliteStore};
+use crate::model::LogEntry;
+use crate::storage::rows;
+use crate::storage::sql::outbound::{due_deliveries, ids_to_load};
+use crate::storage::{
+    AttemptRecord, DueDelivery, HealthUpdate, StoreResult, CLAIM_CANDIDATES, CLAIM_RANKED,
+    UPDATE_HEALTH,
+};
 
 /// The delivery claim as SQLite runs it (see `CLAIM_RANKED`).
 pub(super) fn claim_sql() -> &'static str {
@@ -28,41 +36,200 @@ pub(super) fn claim_sql() -> &'static str {
     &SQL
 }
 
-/// Claims need no turns here: the one writer connection runs them one at a time.
-pub(super) async fn claim_turn(_conn: &mut SqliteConnection) -> StoreResult<()> {
-    Ok(())
+/// A delivery's new state after an attempt, fenced: written only while the
+/// delivery is still held under the token it was claimed with.
+const UPDATE_DELIVERY: &str = "
+    UPDATE deliveries SET status = $1, attempts = $2, cycle_start = $3, next_attempt_at = $4,
+        lease_until = $5, last_http_status = $6, last_error = $7, updated_at = $8
+    WHERE id = $9 AND lease_token = $10";
+
+/// An attempt; one recorded again (a retried batch) replaces the first.
+const UPSERT_ATTEMPT: &str = "
+    INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body, duration_ms, error)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
+        response_body = excluded.response_body, duration_ms = excluded.duration_ms, error = excluded.error";
+
+/// An outbound log entry, or its update: it follows its delivery's latest
+/// attempt, its time and integration stay.
+const UPSERT_LOG: &str = "
+    INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+        http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
+        duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error";
+
+const UPSERT_LOG_DETAIL: &str = "
+    INSERT INTO log_details (log_id, detail) VALUES ($1, $2)
+    ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail";
+
+const DISABLE_ENDPOINT: &str =
+    "UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3";
+
+impl SqliteStore {
+    /// `OutboundStore::claim_due_deliveries`: one unit that leases the due
+    /// deliveries and reads their events and endpoints; answered once the
+    /// group holding the leases has committed.
+    pub(super) async fn claim_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+        per_endpoint: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let mut unit = self.group.begin().await?;
+        let conn = unit.conn()?;
+        let deliveries = writer::query(
+            conn,
+            claim_sql(),
+            &[
+                &ms(lease_until),
+                &ms(now),
+                &i64::from(limit),
+                &i64::from(per_endpoint),
+            ],
+            |r| rows::delivery(r),
+        )?;
+        let (event_ids, endpoint_ids) = ids_to_load(&deliveries);
+        let events = by_id(
+            conn,
+            "SELECT * FROM events WHERE id = $1",
+            &event_ids,
+            |r| rows::event(r),
+        )?;
+        let endpoints = by_id(
+            conn,
+            "SELECT * FROM endpoints WHERE id = $1",
+            &endpoint_ids,
+            |r| rows::endpoint(r),
+        )?;
+        unit.commit().await?;
+        Ok(due_deliveries(deliveries, &events, &endpoints))
+    }
+
+    /// `OutboundStore::record_attempts`: one unit; a record whose delivery
+    /// changed hands meanwhile writes nothing and is counted as stale.
+    pub(super) async fn record(
+        &self,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+    ) -> StoreResult<usize> {
+        let mut unit = self.group.begin().await?;
+        let conn = unit.conn()?;
+        let mut stale = 0;
+        for r in records {
+            if !record_one(conn, r)? {
+                stale += 1;
+            }
+        }
+        for h in health {
+            writer::execute(
+                conn,
+                UPDATE_HEALTH,
+                &[
+                    &h.endpoint_id.as_str(),
+                    &h.is_reset,
+                    &i64::from(h.failures),
+                    &i64::from(h.threshold),
+                    &ms(h.open_until),
+                ],
+            )?;
+        }
+        unit.commit().await?;
+        Ok(stale)
+    }
 }
 
-/// One `UPDATE ... FROM (VALUES ...)` for the whole batch.
-pub(super) async fn update_deliveries(
-    conn: &mut SqliteConnection,
-    records: &[AttemptRecord],
-) -> StoreResult<HashSet<String>> {
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-        "UPDATE deliveries SET status = v.column2, attempts = v.column3, cycle_start = v.column4,
-             next_attempt_at = v.column5, lease_until = v.column6, last_http_status = v.column7,
-             last_error = v.column8, updated_at = v.column9
-         FROM (",
-    );
-    qb.push_values(records, |mut b, r| {
-        let d = &r.delivery;
-        b.push_bind(d.id.as_str())
-            .push_bind(d.status.as_str())
-            .push_bind(i64::from(d.attempts))
-            .push_bind(i64::from(d.cycle_start))
-            .push_bind(d.next_attempt_at.map(ms))
-            .push_bind(d.lease_until.map(ms))
-            .push_bind(d.last_http_status.map(i64::from))
-            .push_bind(d.last_error.as_deref())
-            .push_bind(ms(d.updated_at))
-            .push_bind(d.lease_token);
-    });
-    // Fenced: only deliveries still held under the token they were claimed with.
-    qb.push(
-        ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column10 RETURNING id",
-    );
-    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
-    rows.iter()
-        .map(|r| sqlx::Row::try_get::<String, _>(r, "id").map_err(map_err))
-        .collect()
+/// The rows `sql` (`... WHERE id = $1`) reads for each of `ids`, in order;
+/// an id without a row is left out.
+fn by_id<T>(
+    conn: &Connection,
+    sql: &str,
+    ids: &[String],
+    map: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        found.extend(writer::query_opt(conn, sql, &[id], &map)?);
+    }
+    Ok(found)
+}
+
+/// Records one attempt: the delivery's new state (fenced), the attempt, its
+/// log entry and, when the attempt says so, the endpoint disabled. `false`
+/// when the delivery is no longer held under the record's token.
+fn record_one(conn: &Connection, r: &AttemptRecord) -> StoreResult<bool> {
+    let d = &r.delivery;
+    let held = writer::execute(
+        conn,
+        UPDATE_DELIVERY,
+        &[
+            &d.status.as_str(),
+            &i64::from(d.attempts),
+            &i64::from(d.cycle_start),
+            &d.next_attempt_at.map(ms),
+            &d.lease_until.map(ms),
+            &d.last_http_status.map(i64::from),
+            &d.last_error.as_deref(),
+            &ms(d.updated_at),
+            &d.id.as_str(),
+            &d.lease_token,
+        ],
+    )? == 1;
+    if !held {
+        return Ok(false);
+    }
+    let a = &r.attempt;
+    writer::execute(
+        conn,
+        UPSERT_ATTEMPT,
+        &[
+            &d.id.as_str(),
+            &i64::from(a.number),
+            &ms(a.at),
+            &a.http_status.map(i64::from),
+            &a.response_body.as_deref(),
+            &a.duration_ms,
+            &a.error.as_deref(),
+        ],
+    )?;
+    upsert_log(conn, &r.log)?;
+    if let Some(reason) = &r.disable_endpoint {
+        writer::execute(
+            conn,
+            DISABLE_ENDPOINT,
+            &[reason, &ms(a.at), &d.endpoint_id.as_str()],
+        )?;
+    }
+    Ok(true)
+}
+
+fn upsert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
+    writer::execute(
+        conn,
+        UPSERT_LOG,
+        &[
+            &e.id.as_str(),
+            &e.workspace_id.as_str(),
+            &ms(e.at),
+            &e.direction.as_str(),
+            &e.gateway.map(|g| g.as_str()),
+            &e.event_type.as_deref(),
+            &e.email.as_deref(),
+            &e.status.as_str(),
+            &i64::from(e.http_status),
+            &e.duration_ms,
+            &e.integration.kind.as_str(),
+            &e.integration.id.as_deref(),
+            &e.integration.name.as_str(),
+            &i64::from(e.attempts),
+            &e.error.as_deref(),
+        ],
+    )?;
+    writer::execute(
+        conn,
+        UPSERT_LOG_DETAIL,
+        &[&e.id.as_str(), &e.detail.to_string()],
+    )?;
+    Ok(())
 }
