@@ -44,11 +44,41 @@ const INSERT_LOG: &str = "
         reprocess_of)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
+/// [`INSERT_LOG`], or the update of the entry already there: an outbound
+/// entry follows its delivery's latest attempt, its time and integration stay.
+const UPSERT_LOG: &str = "
+    INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+        http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error,
+        reprocess_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
+        duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error";
+
 /// Writes a log entry and its detail on the writer connection.
 pub(super) fn insert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
+    write_log(
+        conn,
+        e,
+        INSERT_LOG,
+        "INSERT INTO log_details (log_id, detail) VALUES ($1, $2)",
+    )
+}
+
+/// Writes a log entry and its detail, or updates them (an attempt's entry).
+pub(super) fn upsert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
+    write_log(
+        conn,
+        e,
+        UPSERT_LOG,
+        "INSERT INTO log_details (log_id, detail) VALUES ($1, $2)
+         ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail",
+    )
+}
+
+fn write_log(conn: &Connection, e: &LogEntry, entry: &str, detail: &str) -> StoreResult<()> {
     writer::execute(
         conn,
-        INSERT_LOG,
+        entry,
         &[
             &e.id.as_str(),
             &e.workspace_id.as_str(),
@@ -68,11 +98,7 @@ pub(super) fn insert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
             &e.reprocess_of.as_ref().map(|id| id.as_str()),
         ],
     )?;
-    writer::execute(
-        conn,
-        "INSERT INTO log_details (log_id, detail) VALUES ($1, $2)",
-        &[&e.id.as_str(), &e.detail.to_string()],
-    )?;
+    writer::execute(conn, detail, &[&e.id.as_str(), &e.detail.to_string()])?;
     Ok(())
 }
 

@@ -10,7 +10,6 @@
 use rusqlite::Connection;
 
 use super::{ms, writer, SqliteStore};
-use crate::model::LogEntry;
 use crate::storage::rows;
 use crate::storage::sql::outbound::{due_deliveries, ids_to_load};
 use crate::storage::{
@@ -49,19 +48,6 @@ const UPSERT_ATTEMPT: &str = "
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
         response_body = excluded.response_body, duration_ms = excluded.duration_ms, error = excluded.error";
-
-/// An outbound log entry, or its update: it follows its delivery's latest
-/// attempt, its time and integration stay.
-const UPSERT_LOG: &str = "
-    INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-        http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-    ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
-        duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error";
-
-const UPSERT_LOG_DETAIL: &str = "
-    INSERT INTO log_details (log_id, detail) VALUES ($1, $2)
-    ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail";
 
 const DISABLE_ENDPOINT: &str =
     "UPDATE endpoints SET is_enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3";
@@ -193,7 +179,7 @@ fn record_one(conn: &Connection, r: &AttemptRecord) -> StoreResult<bool> {
             &a.error.as_deref(),
         ],
     )?;
-    upsert_log(conn, &r.log)?;
+    super::ledger::upsert_log(conn, &r.log)?;
     if let Some(reason) = &r.disable_endpoint {
         writer::execute(
             conn,
@@ -202,34 +188,4 @@ fn record_one(conn: &Connection, r: &AttemptRecord) -> StoreResult<bool> {
         )?;
     }
     Ok(true)
-}
-
-fn upsert_log(conn: &Connection, e: &LogEntry) -> StoreResult<()> {
-    writer::execute(
-        conn,
-        UPSERT_LOG,
-        &[
-            &e.id.as_str(),
-            &e.workspace_id.as_str(),
-            &ms(e.at),
-            &e.direction.as_str(),
-            &e.gateway.map(|g| g.as_str()),
-            &e.event_type.as_deref(),
-            &e.email.as_deref(),
-            &e.status.as_str(),
-            &i64::from(e.http_status),
-            &e.duration_ms,
-            &e.integration.kind.as_str(),
-            &e.integration.id.as_deref(),
-            &e.integration.name.as_str(),
-            &i64::from(e.attempts),
-            &e.error.as_deref(),
-        ],
-    )?;
-    writer::execute(
-        conn,
-        UPSERT_LOG_DETAIL,
-        &[&e.id.as_str(), &e.detail.to_string()],
-    )?;
-    Ok(())
 }
