@@ -1,4 +1,4 @@
-//! Group commit for the ledger on SQLite (issue 9): concurrent inbound calls
+//! Group commit on SQLite (issue 9): concurrent inbound calls
 //! share one transaction and one `COMMIT` (one fsync), and each learns that
 //! its writes are durable only when that commit succeeds.
 //!
@@ -31,6 +31,12 @@
 //! committed nothing, is closed and a fresh one opened for the next group (as `WriteTx` does for
 //! the sqlx pool), so no later call runs in a transaction that will never
 //! commit.
+//!
+//! Besides inbound calls, the delivery worker's claims and its records of
+//! attempts run as units (`outbound.rs`), so they share the groups' commits
+//! instead of taking the file between them. The writer never checkpoints:
+//! [`checkpointer`] copies the WAL into the database file on a thread and
+//! a connection of its own, outside the slot.
 //!
 //! The rest of the backend still writes through the sqlx writer pool. Both
 //! take [`GroupCommit::file_lock`] around a write transaction (a group holds
