@@ -105,7 +105,8 @@ pub struct NewStudent {
     pub phone: Option<String>,
 }
 
-/// Writes the drafts to the outbox in `tx`, commits, and wakes the worker.
+/// Writes the drafts to the outbox in `tx`, commits, and wakes the worker
+/// if they queued deliveries.
 async fn commit_with_events(
     mut tx: Box<dyn LedgerTx>,
     outbox: &Outbox,
@@ -115,7 +116,7 @@ async fn commit_with_events(
 ) -> Result<Vec<crate::ids::EventId>, CatalogError> {
     let written = enqueue(tx.as_mut(), ws, drafts, outbox.fanout(now)).await?;
     tx.commit().await?;
-    outbox.wake();
+    outbox.wake_for(written.iter().map(|(_, d)| d.len()).sum());
     Ok(written.into_iter().map(|(id, _)| id).collect())
 }
 

@@ -179,10 +179,8 @@ async fn apply(
             super::ReprocessError::NotReprocessable(why) => Failure::Gone(why),
         })?;
     match reply.status {
-        200 => {
-            ctx.outbox.wake();
-            Ok(())
-        }
+        // The rerun woke the worker if it queued deliveries.
+        200 => Ok(()),
         503 => Err(Failure::Store(StoreError::Unavailable(
             "storage refused the pending call".into(),
         ))),

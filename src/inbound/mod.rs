@@ -742,11 +742,7 @@ async fn apply_event(
         tx.insert_log(&entry).await?;
     }
     tx.commit().await?;
-    // The worker's claim is a write transaction between two groups of
-    // calls on SQLite: it is woken only when there is something to send.
-    if queued > 0 {
-        ctx.outbox.wake();
-    }
+    ctx.outbox.wake_for(queued);
     Ok(outcome)
 }
 

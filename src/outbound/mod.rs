@@ -72,8 +72,42 @@ impl Outbox {
         self.bell.notify_one();
     }
 
+    /// Call after committing what `enqueue` wrote: wakes the worker only
+    /// when it queued a delivery. A claim is a write transaction (on
+    /// SQLite, a unit of the group commit), so an inbound call whose
+    /// events go to no endpoint should not cost one.
+    pub fn wake_for(&self, deliveries: usize) {
+        if deliveries > 0 {
+            self.wake();
+        }
+    }
+
     /// Resolves when [`Outbox::wake`] was called.
     pub async fn woken(&self) {
         self.bell.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An inbound call whose events go to no endpoint does not wake the
+    /// worker (its claim is a write transaction); one that queued a
+    /// delivery does.
+    #[tokio::test]
+    async fn the_worker_is_woken_only_for_queued_deliveries() {
+        async fn woken(outbox: &Outbox) -> bool {
+            tokio::time::timeout(Duration::from_millis(50), outbox.woken())
+                .await
+                .is_ok()
+        }
+        let outbox = Outbox::new(&[]);
+        outbox.wake_for(0);
+        assert!(!woken(&outbox).await, "woken with nothing queued");
+        outbox.wake_for(3);
+        assert!(woken(&outbox).await, "not woken for three deliveries");
     }
 }

@@ -769,6 +769,17 @@ mod tests {
         );
     }
 
+    /// The copy into SQLite writes its batches with anonymous placeholders.
+    #[tokio::test]
+    async fn a_sqlite_target_gets_anonymous_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("t.db"));
+        let db = Db::connect(&url, true).await.unwrap();
+        let sql = db.insert_sql(&TABLES[6], 2);
+        db.close().await;
+        assert!(sql.ends_with("VALUES (?, ?, ?), (?, ?, ?)"), "{sql}");
+    }
+
     #[test]
     fn parents_come_before_the_tables_that_refer_to_them() {
         let at = |name: &str| TABLES.iter().position(|t| t.name == name).unwrap();

@@ -9,19 +9,23 @@
 use crate::model::{Delivery, Endpoint, Event};
 use crate::storage::DueDelivery;
 
-/// The events and endpoints a claim's deliveries need, by id: the events
-/// in claim order (duplicates next to each other removed), the endpoints
-/// sorted and unique.
+/// The events and endpoints a claim's deliveries need, each id once.
 pub(in crate::storage) fn ids_to_load(deliveries: &[Delivery]) -> (Vec<String>, Vec<String>) {
-    let mut events: Vec<String> = deliveries.iter().map(|d| d.event_id.to_string()).collect();
-    events.dedup();
-    let mut endpoints: Vec<String> = deliveries
-        .iter()
-        .map(|d| d.endpoint_id.to_string())
-        .collect();
-    endpoints.sort();
-    endpoints.dedup();
-    (events, endpoints)
+    let unique = |ids: Vec<String>| {
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    (
+        unique(deliveries.iter().map(|d| d.event_id.to_string()).collect()),
+        unique(
+            deliveries
+                .iter()
+                .map(|d| d.endpoint_id.to_string())
+                .collect(),
+        ),
+    )
 }
 
 /// A claim's answer: each delivery with its event and endpoint (one whose
