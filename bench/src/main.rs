@@ -95,6 +95,8 @@ impl Scope {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // An error means a provider is already installed, which serves too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
         Cmd::BaselineServer => server::run_baseline().await,
         Cmd::All(options) => bench(options, Scope::All).await,
