@@ -177,3 +177,97 @@ async fn a_claim_reads_what_it_leases_not_the_whole_backlog_of_an_endpoint() {
         plan.0
     );
 }
+
+/// A write transaction uses each statement's generic plan, made once per
+/// connection (`BEGIN_WRITE` in `storage/postgres/mod.rs`; planning every
+/// call's statements anew was 17 % of PostgreSQL's CPU). A generic plan
+/// made while the tables were empty must not scan them whole once they have
+/// grown: on one pooled connection, a sale is processed on empty tables,
+/// the tables then get 20,000 rows each, and a second sale and its refund
+/// (which finds the sale's grants by transaction) read them through their
+/// indexes only.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
+async fn write_plans_made_on_empty_tables_still_use_the_indexes_once_they_have_grown() {
+    use crate::helpers::fixture::load;
+    use crate::helpers::TestApp;
+    use serde_json::json;
+
+    pg_required();
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 1).await;
+    app.create_key("hotmart", "test-hottok-plans").await;
+    let product = app.create_product("Curso", json!([])).await;
+    let path = app
+        .create_inbound_url(
+            json!({"name": "Hotmart", "gateway": "hotmart", "product_ids": [product]}),
+        )
+        .await;
+    let sale = |stem: &str, tx: &str, email: &str| {
+        load("hotmart", stem)
+            .edit(|v| {
+                v["data"]["purchase"]["transaction"] = json!(tx);
+                v["data"]["buyer"]["email"] = json!(email);
+            })
+            .proven_with("test-hottok-plans")
+    };
+    let post = |f: crate::helpers::Fixture| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let (code, body) = app.post_fixture(&path, &f).await;
+            assert_eq!(
+                (code, body["status"].as_str()),
+                (200, Some("processed")),
+                "{body}"
+            );
+        }
+    };
+    post(sale("purchase_approved", "HP-EMPTY", "ana@example.com")).await;
+
+    let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO students (id, workspace_id, email, name, status, created_at, updated_at)
+         SELECT 'stu_g' || i, workspace_id, 'g' || i || '@example.com', 'g', 'active', now(), now()
+         FROM generate_series(1, 20000) AS i, (SELECT id AS workspace_id FROM workspaces LIMIT 1) w;
+         INSERT INTO grants (id, workspace_id, student_id, product_id, is_manual, gateway,
+             transaction_id, granted_at)
+         SELECT 'grt_g' || i, w.id, 'stu_g' || i, '{product}', FALSE, 'hotmart', 'TX-G' || i, now()
+         FROM generate_series(1, 20000) AS i, (SELECT id FROM workspaces LIMIT 1) w;
+         INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
+         SELECT 'grt_g' || i, w.id, 'hotmart', 'TX-G' || i
+         FROM generate_series(1, 20000) AS i, (SELECT id FROM workspaces LIMIT 1) w;
+         INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
+             log_id, processed_at)
+         SELECT w.id, 'hotmart', 'tx:TX-G' || i, 'approved', 'TX-G' || i, 'log_g' || i, now()
+         FROM generate_series(1, 20000) AS i, (SELECT id FROM workspaces LIMIT 1) w;
+         SELECT pg_stat_reset();"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    post(sale("purchase_approved", "HP-GROWN", "bia@example.com")).await;
+    post(sale("purchase_refunded", "HP-GROWN", "bia@example.com")).await;
+    assert!(app.access("bia@example.com").await.is_empty());
+
+    // A backend reports its table counters within seconds of going idle.
+    let tables = "('students', 'grants', 'grant_transactions', 'processed_events')";
+    let mut scans = Vec::new();
+    for _ in 0..100 {
+        scans = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(format!(
+            "SELECT relname::text, seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_user_tables
+             WHERE relname IN {tables} ORDER BY relname"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if scans.iter().all(|(_, _, idx)| *idx > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        scans.len() == 4 && scans.iter().all(|(_, seq, idx)| *seq == 0 && *idx > 0),
+        "(table, sequential scans, index scans) since the tables grew: {scans:?}"
+    );
+}

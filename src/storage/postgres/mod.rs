@@ -58,6 +58,24 @@ pub struct PgStore {
     config: Arc<ConfigCache>,
 }
 
+/// How a write transaction begins: one simple-query message, so no round
+/// trip more than a bare `BEGIN`.
+///
+/// The session plans every statement for its values
+/// (`plan_cache_mode = force_custom_plan`, set in [`PgStore::open`]), which
+/// the reads need; but an inbound call's ten statements were planned anew
+/// on every call, the trigger's counter upsert too, and `perf` put 17 % of
+/// PostgreSQL's CPU in planning at saturation (issue 9). The writes'
+/// statements are lookups by key and inserts, whose right plan does not
+/// depend on the values, so a write transaction uses each statement's
+/// generic plan, made once per connection. With sequential scans priced
+/// out, as the cached plan of a lookup made while the table was empty
+/// would otherwise scan the table whole once it had grown (the reason for
+/// custom plans in the first place); a statement with no index to use still
+/// scans.
+const BEGIN_WRITE: &str =
+    "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
+
 impl PgStore {
     /// Connects (the pool reconnects by itself after an outage) and applies
     /// migrations; concurrent instances wait on sqlx's migration lock.
@@ -121,10 +139,11 @@ impl PgStore {
     }
 
     /// A write transaction (READ COMMITTED; events about one sale are
-    /// serialized by `LedgerTx::lock_sale`, not by the isolation level).
+    /// serialized by `LedgerTx::lock_sale`, not by the isolation level),
+    /// begun with [`BEGIN_WRITE`].
     async fn write_tx(&self) -> StoreResult<WriteTx<Postgres>> {
         self.health.admit()?;
-        WriteTx::begin(&self.writer, "BEGIN", &self.health, map_err).await
+        WriteTx::begin(&self.writer, BEGIN_WRITE, &self.health, map_err).await
     }
 
     /// A pooled connection for one statement in its own transaction (the
