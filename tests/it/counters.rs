@@ -1,4 +1,4 @@
-//! PostgreSQL under load, at the level of its plans and locks. The aggregates the triggers keep for Logs (`log_buckets`, the chart's
+//! PostgreSQL under load, at the level of its plans, locks and connections. The aggregates the triggers keep for Logs (`log_buckets`, the chart's
 //! 15-minute slots, and `delivery_counts`, the queue panel's totals) must
 //! never make one call's transaction wait for another's. Every inbound call
 //! writes a log entry and most write deliveries, all in the same workspace
@@ -270,4 +270,39 @@ async fn write_plans_made_on_empty_tables_still_use_the_indexes_once_they_have_g
         scans.len() == 4 && scans.iter().all(|(_, seq, idx)| *seq == 0 && *idx > 0),
         "(table, sequential scans, index scans) since the tables grew: {scans:?}"
     );
+}
+
+/// The pool opens all its connections when the store opens, not while the
+/// first calls wait for them: a new backend takes milliseconds to start and
+/// to load its caches, which made the first second's p99 three times the
+/// rest's at 1,000 calls/s.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
+async fn the_pool_opens_every_connection_at_start_up() {
+    let admin = pg_required();
+    let db = PgDatabase::create(&admin).await;
+    let _store = PgStore::open(&db.url, 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let watcher = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&watcher)
+        .await
+        .unwrap()
+    };
+    // The pool's four and the configuration listener's one.
+    let mut open = 0;
+    for _ in 0..100 {
+        open = count().await;
+        if open >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 5, "connections open without a call made");
+    watcher.close().await;
 }
