@@ -22,7 +22,7 @@
 //! | `col`, `parse_id`, `map_err` | read a column, parse an id, map an error | the same |
 //! | `self.reader` | the read-only pool | the pool |
 //! | `self.write_conn()` | the writer, holding the file lock | a pooled connection |
-//! | `self.write_tx()` | `BEGIN IMMEDIATE` on the writer | `BEGIN` |
+//! | `self.write_tx()` | `BEGIN IMMEDIATE` on the writer | `BEGIN` with generic plans (`postgres::BEGIN_WRITE`) |
 //! | `self.config` | the configuration cache | the same, invalidated by `NOTIFY` |
 
 pub(super) mod catalog;
