@@ -1,14 +1,19 @@
 //! PostgreSQL's part of the outbound queries (the rest is
 //! `storage::sql::outbound`): the worker's claim locks what it leases with
 //! `FOR UPDATE SKIP LOCKED` and takes turns across instances, and a batch
-//! of attempts is recorded in a few multi-row statements (each statement
-//! is a round trip), its deliveries updated from a typed `VALUES` list.
+//! of attempts is recorded in three statements (each a round trip) that
+//! read their rows from arrays (`UNNEST`, as `pending.rs` does): their text
+//! is the same whatever the batch's size, so each stays prepared on every
+//! connection. With one `VALUES` row per record, every batch size was a
+//! statement of its own, prepared and planned again on each pooled
+//! connection, more than its cache holds (issue 9).
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres};
+use sqlx::PgConnection;
 
+use super::pending::col;
 use super::{map_err, PgStore};
 use crate::model::LogEntry;
 use crate::storage::rows;
@@ -50,47 +55,68 @@ async fn claim_turn(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// One `UPDATE ... FROM (VALUES ...)` for the whole batch (typed: the
-/// values of a `VALUES` list have no column types of their own here).
+/// The batch's deliveries, updated where this worker's lease still holds
+/// (`RETURNING` the ids it did).
+const UPDATE_DELIVERIES: &str = "
+    UPDATE deliveries SET status = v.status, attempts = v.attempts, cycle_start = v.cycle_start,
+        next_attempt_at = v.next_attempt_at, lease_until = v.lease_until,
+        last_http_status = v.last_http_status, last_error = v.last_error, updated_at = v.updated_at
+    FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[],
+        $6::timestamptz[], $7::bigint[], $8::text[], $9::timestamptz[], $10::bigint[])
+        AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status,
+             last_error, updated_at, lease_token)
+    WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token
+    RETURNING deliveries.id";
+
+/// The batch's attempts; an attempt recorded again (a retried batch)
+/// replaces the first record.
+const INSERT_ATTEMPTS: &str = "
+    INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body,
+        duration_ms, error)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[],
+        $6::bigint[], $7::text[])
+    ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at,
+        http_status = excluded.http_status, response_body = excluded.response_body,
+        duration_ms = excluded.duration_ms, error = excluded.error";
+
+/// The batch's log entries and their details, written or brought up to
+/// date (an outbound entry follows its delivery's latest attempt; its time
+/// and integration stay). The details' foreign key is checked at the end of
+/// the statement, when the entries are there.
+const UPSERT_LOGS: &str = "
+    WITH entries AS (
+        INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
+            http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error)
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],
+            $13::text[], $14::bigint[], $15::text[])
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
+            duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error
+    )
+    INSERT INTO log_details (log_id, detail)
+    SELECT * FROM UNNEST($1::text[], $16::text[])
+    ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail";
+
+/// Updates the batch's deliveries (see [`UPDATE_DELIVERIES`]) and returns
+/// the ids it updated.
 async fn update_deliveries(
     conn: &mut PgConnection,
     records: &[AttemptRecord],
 ) -> StoreResult<HashSet<String>> {
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-        "UPDATE deliveries SET status = v.status, attempts = v.attempts, cycle_start = v.cycle_start,
-             next_attempt_at = v.next_attempt_at, lease_until = v.lease_until,
-             last_http_status = v.last_http_status, last_error = v.last_error, updated_at = v.updated_at
-         FROM (",
-    );
-    qb.push_values(records, |mut b, r| {
-        let d = &r.delivery;
-        b.push_bind(d.id.as_str())
-            .push_unseparated("::text")
-            .push_bind(d.status.as_str())
-            .push_unseparated("::text")
-            .push_bind(i64::from(d.attempts))
-            .push_unseparated("::bigint")
-            .push_bind(i64::from(d.cycle_start))
-            .push_unseparated("::bigint")
-            .push_bind(d.next_attempt_at)
-            .push_unseparated("::timestamptz")
-            .push_bind(d.lease_until)
-            .push_unseparated("::timestamptz")
-            .push_bind(d.last_http_status.map(i64::from))
-            .push_unseparated("::bigint")
-            .push_bind(d.last_error.as_deref())
-            .push_unseparated("::text")
-            .push_bind(d.updated_at)
-            .push_unseparated("::timestamptz")
-            .push_bind(d.lease_token)
-            .push_unseparated("::bigint");
-    });
-    qb.push(
-        ") AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status, last_error, updated_at, lease_token)
-         WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token
-         RETURNING deliveries.id",
-    );
-    let rows = qb.build().fetch_all(conn).await.map_err(map_err)?;
+    let rows = sqlx::query(UPDATE_DELIVERIES)
+        .bind(col(records, |r| r.delivery.id.to_string()))
+        .bind(col(records, |r| r.delivery.status.as_str().to_string()))
+        .bind(col(records, |r| i64::from(r.delivery.attempts)))
+        .bind(col(records, |r| i64::from(r.delivery.cycle_start)))
+        .bind(col(records, |r| r.delivery.next_attempt_at))
+        .bind(col(records, |r| r.delivery.lease_until))
+        .bind(col(records, |r| r.delivery.last_http_status.map(i64::from)))
+        .bind(col(records, |r| r.delivery.last_error.clone()))
+        .bind(col(records, |r| r.delivery.updated_at))
+        .bind(col(records, |r| r.delivery.lease_token))
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
     rows.iter()
         .map(|r| sqlx::Row::try_get::<String, _>(r, "id").map_err(map_err))
         .collect()
@@ -122,12 +148,12 @@ impl PgStore {
             .map(rows::delivery)
             .collect::<StoreResult<Vec<_>>>()?;
         let (event_ids, endpoint_ids) = ids_to_load(&deliveries);
-        let events = rows_by_id(&mut tx, "events", &event_ids)
+        let events = rows_by_id(&mut tx, ROWS_BY_ID[0], &event_ids)
             .await?
             .iter()
             .map(rows::event)
             .collect::<StoreResult<Vec<_>>>()?;
-        let endpoints = rows_by_id(&mut tx, "endpoints", &endpoint_ids)
+        let endpoints = rows_by_id(&mut tx, ROWS_BY_ID[1], &endpoint_ids)
             .await?
             .iter()
             .map(rows::endpoint)
@@ -187,88 +213,69 @@ impl PgStore {
     }
 }
 
-/// Rows of `table` whose id is in `ids`.
+/// The rows whose id is in `$1`, of a table (`ROWS_BY_ID[0]` events,
+/// `[1]` endpoints): one text for any number of ids.
+const ROWS_BY_ID: [&str; 2] = [
+    "SELECT * FROM events WHERE id = ANY($1::text[])",
+    "SELECT * FROM endpoints WHERE id = ANY($1::text[])",
+];
+
+/// Rows of the table `sql` reads (one of [`ROWS_BY_ID`]) whose id is in `ids`.
 async fn rows_by_id(
     conn: &mut PgConnection,
-    table: &str,
+    sql: &'static str,
     ids: &[String],
 ) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb =
-        sqlx::QueryBuilder::<Postgres>::new(format!("SELECT * FROM {table} WHERE id IN ("));
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.as_str());
-    }
-    qb.push(")");
-    qb.build().fetch_all(conn).await.map_err(map_err)
+    sqlx::query(sql)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)
 }
 
-/// The attempts of a batch, one statement; an attempt recorded
-/// again (a retried batch) replaces the first record.
+/// Writes the batch's attempts (see [`INSERT_ATTEMPTS`]).
 async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-        "INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body,
-             duration_ms, error) ",
-    );
-    qb.push_values(records, |mut b, r| {
-        let a = &r.attempt;
-        b.push_bind(r.delivery.id.as_str())
-            .push_bind(i64::from(a.number))
-            .push_bind(a.at)
-            .push_bind(a.http_status.map(i64::from))
-            .push_bind(a.response_body.as_deref())
-            .push_bind(a.duration_ms)
-            .push_bind(a.error.as_deref());
-    });
-    qb.push(
-        " ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at,
-             http_status = excluded.http_status, response_body = excluded.response_body,
-             duration_ms = excluded.duration_ms, error = excluded.error",
-    );
-    qb.build().execute(conn).await.map_err(map_err)?;
+    sqlx::query(INSERT_ATTEMPTS)
+        .bind(col(records, |r| r.delivery.id.to_string()))
+        .bind(col(records, |r| i64::from(r.attempt.number)))
+        .bind(col(records, |r| r.attempt.at))
+        .bind(col(records, |r| r.attempt.http_status.map(i64::from)))
+        .bind(col(records, |r| r.attempt.response_body.clone()))
+        .bind(col(records, |r| r.attempt.duration_ms))
+        .bind(col(records, |r| r.attempt.error.clone()))
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 
-/// Writes log entries, or updates the ones already there (an outbound entry
-/// follows its delivery's latest attempt; its time and integration stay).
+/// Writes log entries and their details (see [`UPSERT_LOGS`]).
 async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) -> StoreResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-        "INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-             http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error) ",
-    );
-    qb.push_values(entries, |mut b, e| {
-        b.push_bind(e.id.as_str())
-            .push_bind(e.workspace_id.as_str())
-            .push_bind(e.at)
-            .push_bind(e.direction.as_str())
-            .push_bind(e.gateway.map(|g| g.as_str()))
-            .push_bind(e.event_type.as_deref())
-            .push_bind(e.email.as_deref())
-            .push_bind(e.status.as_str())
-            .push_bind(i64::from(e.http_status))
-            .push_bind(e.duration_ms)
-            .push_bind(e.integration.kind.as_str())
-            .push_bind(e.integration.id.as_deref())
-            .push_bind(e.integration.name.as_str())
-            .push_bind(i64::from(e.attempts))
-            .push_bind(e.error.as_deref());
-    });
-    qb.push(
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
-             duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error",
-    );
-    qb.build().execute(&mut *conn).await.map_err(map_err)?;
-    let mut qb = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO log_details (log_id, detail) ");
-    qb.push_values(entries, |mut b, e| {
-        b.push_bind(e.id.as_str()).push_bind(e.detail.to_string());
-    });
-    qb.push(" ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail");
-    qb.build().execute(&mut *conn).await.map_err(map_err)?;
+    sqlx::query(UPSERT_LOGS)
+        .bind(col(entries, |e| e.id.to_string()))
+        .bind(col(entries, |e| e.workspace_id.to_string()))
+        .bind(col(entries, |e| e.at))
+        .bind(col(entries, |e| e.direction.as_str().to_string()))
+        .bind(col(entries, |e| e.gateway.map(|g| g.as_str().to_string())))
+        .bind(col(entries, |e| e.event_type.clone()))
+        .bind(col(entries, |e| e.email.clone()))
+        .bind(col(entries, |e| e.status.as_str().to_string()))
+        .bind(col(entries, |e| i64::from(e.http_status)))
+        .bind(col(entries, |e| e.duration_ms))
+        .bind(col(entries, |e| e.integration.kind.clone()))
+        .bind(col(entries, |e| e.integration.id.clone()))
+        .bind(col(entries, |e| e.integration.name.clone()))
+        .bind(col(entries, |e| i64::from(e.attempts)))
+        .bind(col(entries, |e| e.error.clone()))
+        .bind(col(entries, |e| e.detail.to_string()))
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }

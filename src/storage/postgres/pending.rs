@@ -205,6 +205,6 @@ impl Pending {
 }
 
 /// One column of `rows`, as the array `UNNEST` reads.
-fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+pub(super) fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
 }
