@@ -148,12 +148,12 @@ impl PgStore {
             .map(rows::delivery)
             .collect::<StoreResult<Vec<_>>>()?;
         let (event_ids, endpoint_ids) = ids_to_load(&deliveries);
-        let events = rows_by_id(&mut tx, ROWS_BY_ID[0], &event_ids)
+        let events = rows_by_id(&mut tx, EVENTS_BY_ID, &event_ids)
             .await?
             .iter()
             .map(rows::event)
             .collect::<StoreResult<Vec<_>>>()?;
-        let endpoints = rows_by_id(&mut tx, ROWS_BY_ID[1], &endpoint_ids)
+        let endpoints = rows_by_id(&mut tx, ENDPOINTS_BY_ID, &endpoint_ids)
             .await?
             .iter()
             .map(rows::endpoint)
@@ -162,25 +162,25 @@ impl PgStore {
         Ok(due_deliveries(deliveries, &events, &endpoints))
     }
 
-    /// `OutboundStore::record_attempts`: one transaction of a few
-    /// multi-row statements per 100 records.
+    /// `OutboundStore::record_attempts`: one transaction of three
+    /// statements for the batch, and the endpoints' changes.
     pub(super) async fn record(
         &self,
         records: &[AttemptRecord],
         health: &[HealthUpdate],
     ) -> StoreResult<usize> {
         let mut tx = self.write_tx().await?;
-        let mut held = Vec::with_capacity(records.len());
-        for chunk in records.chunks(100) {
-            let fenced = update_deliveries(&mut tx, chunk).await?;
-            let chunk = held_records(chunk, &fenced);
-            if chunk.is_empty() {
-                continue;
-            }
-            insert_attempts(&mut tx, &chunk).await?;
-            let logs: Vec<&LogEntry> = chunk.iter().map(|r| &r.log).collect();
+        // One statement each for the whole batch: their text is the same
+        // for any number of rows.
+        let fenced = match records.is_empty() {
+            true => HashSet::new(),
+            false => update_deliveries(&mut tx, records).await?,
+        };
+        let held = held_records(records, &fenced);
+        if !held.is_empty() {
+            insert_attempts(&mut tx, &held).await?;
+            let logs: Vec<&LogEntry> = held.iter().map(|r| &r.log).collect();
             upsert_logs(&mut tx, &logs).await?;
-            held.extend(chunk);
         }
         let stale = records.len() - held.len();
         for r in &held {
@@ -213,14 +213,12 @@ impl PgStore {
     }
 }
 
-/// The rows whose id is in `$1`, of a table (`ROWS_BY_ID[0]` events,
-/// `[1]` endpoints): one text for any number of ids.
-const ROWS_BY_ID: [&str; 2] = [
-    "SELECT * FROM events WHERE id = ANY($1::text[])",
-    "SELECT * FROM endpoints WHERE id = ANY($1::text[])",
-];
+/// The events whose id is in `$1`: one text for any number of ids.
+const EVENTS_BY_ID: &str = "SELECT * FROM events WHERE id = ANY($1::text[])";
+/// The endpoints whose id is in `$1`.
+const ENDPOINTS_BY_ID: &str = "SELECT * FROM endpoints WHERE id = ANY($1::text[])";
 
-/// Rows of the table `sql` reads (one of [`ROWS_BY_ID`]) whose id is in `ids`.
+/// Rows of [`EVENTS_BY_ID`] or [`ENDPOINTS_BY_ID`] for `ids`.
 async fn rows_by_id(
     conn: &mut PgConnection,
     sql: &'static str,
