@@ -64,7 +64,7 @@ async fn main() {
         allow_private_targets: true,
         ..Config::default()
     };
-    let store: Arc<dyn Store> = gancho::app::open_store(&config).await.expect("open");
+    let store: Arc<dyn Store> = gancho::app::open_store(&config, false).await.expect("open");
     let (ws, _) = gancho::app::bootstrap(store.as_ref(), &config, &SystemClock)
         .await
         .expect("bootstrap");
@@ -106,7 +106,7 @@ async fn main() {
     // Each worker has its own store (its own pool), like a separate instance.
     let mut contexts = Vec::new();
     for _ in 0..workers {
-        let own = gancho::app::open_store(&config).await.expect("open");
+        let own = gancho::app::open_store(&config, false).await.expect("open");
         contexts.push(WorkerContext::new(own, sealer.clone(), &config).expect("client"));
     }
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));

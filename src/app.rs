@@ -49,8 +49,10 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Opens the database named by the config (running migrations).
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the database named by the config (running migrations): `warm`
+/// for the server, whose PostgreSQL pool opens every connection at
+/// start-up (`PgStore::open`), not for a one-shot command.
+pub async fn open_store(config: &Config, warm: bool) -> anyhow::Result<Arc<dyn Store>> {
     match &config.database_url {
         DatabaseUrl::Sqlite(path) => {
             let store = SqliteStore::open(path)
@@ -63,6 +65,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 url.expose(),
                 config.database_pool_size,
                 config.database_statement_timeout,
+                warm,
             )
             .await
             .context("GANCHO_DATABASE_URL: connecting to PostgreSQL")?;
@@ -212,7 +215,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = open_store(&config, true).await?;
     let (workspace, generated) = bootstrap(store.as_ref(), &config, clock.as_ref()).await?;
     if let Some(token) = generated {
         // To the terminal, once, and never into the structured log (issue

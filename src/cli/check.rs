@@ -113,7 +113,7 @@ impl Report {
         let key = config.encryption_key.as_ref().map(|k| k.expose());
         let opened = async {
             let sealer = Sealer::new(key).map_err(anyhow::Error::msg)?;
-            let store = crate::app::open_store(config).await?;
+            let store = crate::app::open_store(config, false).await?;
             Ok::<_, anyhow::Error>(verify(store.as_ref(), &sealer).await?)
         };
         match opened.await {

@@ -34,7 +34,7 @@ pub async fn rotate_encryption_key() -> anyhow::Result<()> {
         anyhow::bail!("GANCHO_NEW_ENCRYPTION_KEY is the current key; nothing to rotate");
     }
     let new = Sealer::new(Some(&new_key)).map_err(anyhow::Error::msg)?;
-    let store = crate::app::open_store(&config).await?;
+    let store = crate::app::open_store(&config, false).await?;
     let rotated = rotate(store.as_ref(), &old, &new).await?;
     println!("re-sealed {rotated}; now set GANCHO_ENCRYPTION_KEY to the new key and start gancho");
     Ok(())

@@ -21,7 +21,7 @@ pub async fn reset() -> anyhow::Result<String> {
             "GANCHO_ADMIN_TOKEN is set (environment or gancho.toml), and gancho serve puts that token back at every start: change the setting and restart instead, or remove it and run gancho token reset"
         );
     }
-    let store = open_store(&config).await?;
+    let store = open_store(&config, false).await?;
     // A database no instance has started on yet gets its workspace and
     // first token here, as the first `serve` would.
     let (workspace, generated) = bootstrap(store.as_ref(), &config, &SystemClock).await?;

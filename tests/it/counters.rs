@@ -66,7 +66,7 @@ async fn delivery(conn: &mut PgConnection, id: &str) {
 async fn concurrent_transactions_never_wait_on_each_others_counters() {
     let admin = pg_required();
     let db = PgDatabase::create(&admin).await;
-    let store = PgStore::open(&db.url, 2, Duration::from_secs(30))
+    let store = PgStore::open(&db.url, 2, Duration::from_secs(30), false)
         .await
         .unwrap();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
@@ -272,37 +272,60 @@ async fn write_plans_made_on_empty_tables_still_use_the_indexes_once_they_have_g
     );
 }
 
-/// The pool opens all its connections when the store opens, not while the
-/// first calls wait for them: a new backend takes milliseconds to start and
-/// to load its caches, which made the first second's p99 three times the
-/// rest's at 1,000 calls/s.
+/// The server's pool opens all its connections when the store opens, not
+/// while the first calls wait for them: a new backend takes milliseconds to
+/// start and to load its caches, which made the first second's p99 three
+/// times the rest's at 1,000 calls/s. A one-shot command's store (not warm)
+/// opens only the connection it has used.
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn the_pool_opens_every_connection_at_start_up() {
     let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
-    let _store = PgStore::open(&db.url, 4, Duration::from_secs(30))
+    let watcher_of = |db: &PgDatabase| sqlx::PgPool::connect_lazy(&db.url).unwrap();
+    // Backends on the database other than the watcher's own, once `want`
+    // are open or after 5 s.
+    async fn open_after(watcher: &sqlx::PgPool, want: i64) -> i64 {
+        let mut open = 0;
+        for _ in 0..100 {
+            open = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(watcher)
+            .await
+            .unwrap();
+            if open >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        open
+    }
+
+    let warm = PgDatabase::create(&admin).await;
+    let _server = PgStore::open(&warm.url, 4, Duration::from_secs(30), true)
         .await
         .unwrap();
-    let watcher = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let count = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(&watcher)
-        .await
-        .unwrap()
-    };
+    let watcher = watcher_of(&warm);
     // The pool's four and the configuration listener's one.
-    let mut open = 0;
-    for _ in 0..100 {
-        open = count().await;
-        if open >= 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(open, 5, "connections open without a call made");
+    assert_eq!(
+        open_after(&watcher, 5).await,
+        5,
+        "connections open without a call made"
+    );
+    watcher.close().await;
+
+    let cold = PgDatabase::create(&admin).await;
+    let _command = PgStore::open(&cold.url, 4, Duration::from_secs(30), false)
+        .await
+        .unwrap();
+    let watcher = watcher_of(&cold);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The one the migrations ran on, and the listener's.
+    assert_eq!(
+        open_after(&watcher, 2).await,
+        2,
+        "a command's store opened more"
+    );
     watcher.close().await;
 }

@@ -638,7 +638,7 @@ async fn open(url: DatabaseUrl) -> Arc<dyn Store> {
         admin_token: Some(Secret::new("x")),
         ..Config::default()
     };
-    gancho::app::open_store(&config).await.unwrap()
+    gancho::app::open_store(&config, false).await.unwrap()
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ async fn template(admin: &str) -> String {
                 &with_database(admin, &name),
                 2,
                 std::time::Duration::from_secs(30),
+                false,
             )
             .await
             .unwrap();

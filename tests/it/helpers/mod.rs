@@ -253,7 +253,7 @@ impl TestApp {
 
     /// A second handle on the same database, for assertions and background passes.
     pub async fn store(&self) -> Arc<dyn Store> {
-        gancho::app::open_store(&self.config).await.unwrap()
+        gancho::app::open_store(&self.config, false).await.unwrap()
     }
 
     /// Runs one pass of the grant-expiry task at the clock's time.
