@@ -72,8 +72,9 @@ pub struct PgStore {
 /// out, as the cached plan of a lookup made while the table was empty
 /// would otherwise scan the table whole once it had grown (the reason for
 /// custom plans in the first place); a statement with no index to use still
-/// scans.
-const BEGIN_WRITE: &str =
+/// scans. Public for the tests that check the plans it makes.
+#[doc(hidden)]
+pub const BEGIN_WRITE: &str =
     "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
 
 impl PgStore {
