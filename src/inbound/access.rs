@@ -211,20 +211,7 @@ async fn upsert_student(
     applied: &mut Applied,
 ) -> StoreResult<Student> {
     let c = &event.customer;
-    if let Some(mut student) = tx.student_by_email(ws, email.as_str()).await? {
-        // Fill in what we did not know; never overwrite what the admin may have edited.
-        let before = student.clone();
-        student.name = student.name.or_else(|| c.name.clone());
-        student.phone = student.phone.or_else(|| c.phone.clone());
-        student.document = student.document.or_else(|| c.document.clone());
-        if student != before {
-            student.updated_at = now;
-            tx.update_student(&student).await?;
-        }
-        applied.student_id = Some(student.id.clone());
-        return Ok(student);
-    }
-    let student = Student {
+    let candidate = Student {
         id: StudentId::new(),
         workspace_id: ws.clone(),
         email: email.as_str().to_string(),
@@ -235,14 +222,20 @@ async fn upsert_student(
         created_at: now,
         updated_at: now,
     };
-    if !tx.insert_student(&student).await? {
-        // Another instance created it a moment ago (the unique e-mail held).
-        let existing = tx.student_by_email(ws, email.as_str()).await?;
-        let existing = existing.ok_or(crate::storage::StoreError::NotFound)?;
-        applied.student_id = Some(existing.id.clone());
-        return Ok(existing);
-    }
+    let (mut student, is_new) = tx.student_or_insert(&candidate).await?;
     applied.student_id = Some(student.id.clone());
+    if !is_new {
+        // Fill in what we did not know; never overwrite what the admin may have edited.
+        let before = student.clone();
+        student.name = student.name.or_else(|| c.name.clone());
+        student.phone = student.phone.or_else(|| c.phone.clone());
+        student.document = student.document.or_else(|| c.document.clone());
+        if student != before {
+            student.updated_at = now;
+            tx.update_student(&student).await?;
+        }
+        return Ok(student);
+    }
     applied.events.push(student_event(
         "student.created",
         &student,
@@ -270,17 +263,17 @@ async fn grant(
     };
     // DESIGN.md § Inbound: a late approval never re-grants a reversed sale;
     // a canceled one neither (README: the ledger's arrival-order rules).
-    if tx
-        .transaction_has_status(ws, event.gateway, transaction_id, &REVERSALS)
+    let Some(own_grants) = tx
+        .transaction_grants_unless(ws, event.gateway, transaction_id, &REVERSALS, now)
         .await?
-    {
+    else {
         applied.effects.push(Effect::NotGranted {
             reason: format!(
                 "transaction {transaction_id} was already refunded, charged back or canceled"
             ),
         });
         return Ok(());
-    }
+    };
     // Only a renewal extends the subscription's grants; another approval is
     // another purchase, with grants of its own that its own refund revokes.
     let subscription_grants = match event.subscription_id.as_deref() {
@@ -290,9 +283,6 @@ async fn grant(
         }
         _ => Vec::new(),
     };
-    let own_grants = tx
-        .grants_for_transaction(ws, event.gateway, transaction_id, now)
-        .await?;
     let days = targets.access_days.map(|d| Duration::days(i64::from(d)));
     for target in targets.all() {
         let mine = |g: &&Grant| g.student_id == student.id && g.target == target;

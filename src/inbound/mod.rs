@@ -852,8 +852,7 @@ async fn apply_in(
         event.transaction_id.as_deref(),
         event.subscription_id.as_deref(),
     );
-    tx.lock_keys(&keys).await?;
-    if !tx.claim_event(claim).await? {
+    if !tx.lock_and_claim(&keys, claim).await? {
         return Ok(None);
     }
     let applied = access::apply(tx, ws, event, email, targets, fanout.now).await?;

@@ -405,6 +405,58 @@ pub trait LedgerTx: Send {
     async fn insert_student(&mut self, student: &Student) -> StoreResult<bool>;
     /// Writes name, phone, document, status and `updated_at`.
     async fn update_student(&mut self, student: &Student) -> StoreResult<()>;
+
+    // The ledger's steps that read one after the other on every approval,
+    // each as its primitives in order. A backend whose statements are round
+    // trips (PostgreSQL) runs each in one statement (issue 9).
+
+    /// [`Self::lock_keys`], then [`Self::claim_event`].
+    async fn lock_and_claim(
+        &mut self,
+        keys: &[String],
+        event: &ProcessedEvent,
+    ) -> StoreResult<bool> {
+        self.lock_keys(keys).await?;
+        self.claim_event(event).await
+    }
+
+    /// The student with `candidate`'s e-mail, or else `candidate`, inserted:
+    /// `(student, true)` when it was inserted. Another writer's student
+    /// created meanwhile is found, not duplicated (the unique e-mail holds).
+    async fn student_or_insert(&mut self, candidate: &Student) -> StoreResult<(Student, bool)> {
+        let ws = &candidate.workspace_id;
+        if let Some(student) = self.student_by_email(ws, &candidate.email).await? {
+            return Ok((student, false));
+        }
+        if self.insert_student(candidate).await? {
+            return Ok((candidate.clone(), true));
+        }
+        let existing = self.student_by_email(ws, &candidate.email).await?;
+        Ok((existing.ok_or(StoreError::NotFound)?, false))
+    }
+
+    /// The active grants of a transaction ([`Self::grants_for_transaction`]),
+    /// or `None` when it was processed with one of `statuses`
+    /// ([`Self::transaction_has_status`]).
+    async fn transaction_grants_unless(
+        &mut self,
+        ws: &WorkspaceId,
+        gateway: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<Grant>>> {
+        if self
+            .transaction_has_status(ws, gateway, transaction_id, statuses)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.grants_for_transaction(ws, gateway, transaction_id, now)
+            .await
+            .map(Some)
+    }
+
     /// Active grants made or extended by a transaction.
     async fn grants_for_transaction(
         &mut self,

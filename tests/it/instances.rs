@@ -537,3 +537,67 @@ async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_
     stop(a);
     stop(b);
 }
+
+/// Two sales of one new buyer, posted at once to two instances: whichever
+/// creates the student, the other finds it (even when it was created after
+/// the other's statement began), so the buyer is one student with both
+/// grants and one `student.created` event.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
+async fn two_sales_of_one_new_buyer_at_once_on_two_instances_make_one_student() {
+    let admin = pg_required();
+    let pair = two_instances(&admin, &[]).await;
+    let client = crate::helpers::http();
+    let path = setup(&client, &pair.addr_a, None).await;
+    let buyers = 300;
+    let second_sale = |i: usize| {
+        load("hotmart", "purchase_approved")
+            .edit(|v| {
+                v["id"] = json!(format!("evt-second-{i}"));
+                v["data"]["purchase"]["transaction"] = json!(format!("MJ-{i}"));
+                v["data"]["buyer"]["email"] = json!(format!("buyer{i}@example.com"));
+            })
+            .body
+    };
+    let answers: Vec<(Result<String, String>, Result<String, String>)> = stream::iter(0..buyers)
+        .map(|i| {
+            let (client, path) = (client.clone(), path.clone());
+            let (addr_a, addr_b) = (pair.addr_a.clone(), pair.addr_b.clone());
+            async move {
+                tokio::join!(
+                    post(&client, &addr_a, &path, sale(i)),
+                    post(&client, &addr_b, &path, second_sale(i))
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let url = pair.db.url.clone();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(x, y)| x.as_deref() != Ok("processed") || y.as_deref() != Ok("processed"))
+        .collect();
+    assert!(refused.is_empty(), "every call processed: {refused:?}");
+    let students = scalar(&url, "SELECT COUNT(*) AS n FROM students").await;
+    assert_eq!(students, buyers as i64, "one student per buyer");
+    let orphans = scalar(
+        &url,
+        "SELECT COUNT(*) AS n FROM grants g LEFT JOIN students s ON s.id = g.student_id WHERE s.id IS NULL",
+    )
+    .await;
+    assert_eq!(orphans, 0, "every grant belongs to a stored student");
+    let both = scalar(
+        &url,
+        "SELECT COUNT(*) AS n FROM (SELECT student_id FROM grants GROUP BY student_id HAVING COUNT(*) = 2) s",
+    )
+    .await;
+    assert_eq!(both, buyers as i64, "each buyer holds both sales' grants");
+    let created = scalar(
+        &url,
+        "SELECT COUNT(*) AS n FROM events WHERE type = 'student.created'",
+    )
+    .await;
+    assert_eq!(created, buyers as i64, "one student.created per buyer");
+    stop_pair(pair).await;
+}

@@ -19,8 +19,8 @@ use crate::model::{
 };
 use crate::storage::rows;
 use crate::storage::{
-    LedgerStore, LedgerTx, ProcessedEvent, StoreResult, GRANTS_FOR_SUBSCRIPTION,
-    GRANTS_FOR_TRANSACTION,
+    placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreError, StoreResult,
+    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, TRANSACTION_STATUSES,
 };
 
 pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreResult<()> {
@@ -58,12 +58,70 @@ pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreRe
     Ok(())
 }
 
-/// `SELECT f($1[1]) <sep> f($1[2]) ...`: PostgreSQL evaluates a target list
-/// left to right, so the locks are taken in the array's order.
-fn advisory_locks(function: &str, n: usize, separator: &str) -> String {
-    let calls: Vec<String> = (1..=n).map(|i| format!("{function}($1[{i}])")).collect();
+/// `SELECT f($p[1]) <sep> f($p[2]) ...` for the array parameter `$p`:
+/// PostgreSQL evaluates a target list left to right, so the locks are taken
+/// in the array's order.
+fn advisory_locks(function: &str, param: usize, n: usize, separator: &str) -> String {
+    let calls: Vec<String> = (1..=n)
+        .map(|i| format!("{function}(${param}[{i}])"))
+        .collect();
     format!("SELECT {}", calls.join(separator))
 }
+
+/// The processed-event claim, `$1` to `$8` ([`bind_claim`]); `{rows}` is
+/// `VALUES (...)` or a `SELECT` of them from the locks.
+const CLAIM: &str = "
+    INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
+        subscription_id, log_id, processed_at)
+    {rows}
+    ON CONFLICT DO NOTHING";
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_claim<'q>(query: PgQuery<'q>, e: &'q ProcessedEvent) -> PgQuery<'q> {
+    query
+        .bind(e.workspace_id.as_str())
+        .bind(e.gateway.as_str())
+        .bind(&e.reference)
+        .bind(e.status.as_str())
+        .bind(e.transaction_id.as_deref())
+        .bind(e.subscription_id.as_deref())
+        .bind(e.log_id.as_str())
+        .bind(ms(e.processed_at))
+}
+
+/// A new student's row, `$1` to `$9` ([`bind_student`]), unless one with
+/// its e-mail exists.
+const INSERT_STUDENT: &str = "
+    INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (workspace_id, email) DO NOTHING";
+
+fn bind_student<'q>(query: PgQuery<'q>, s: &'q Student) -> PgQuery<'q> {
+    query
+        .bind(s.id.as_str())
+        .bind(s.workspace_id.as_str())
+        .bind(&s.email)
+        .bind(s.name.as_deref())
+        .bind(s.phone.as_deref())
+        .bind(s.document.as_deref())
+        .bind(s.status.as_str())
+        .bind(ms(s.created_at))
+        .bind(ms(s.updated_at))
+}
+
+/// [`INSERT_STUDENT`], returning the student inserted or else the one
+/// there (`is_new` says which). Both parts read one snapshot, taken before
+/// the insert: a student another transaction committed after it is in
+/// neither (the insert waited for it and did nothing), and no row comes back.
+static STUDENT_OR_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH inserted AS ({INSERT_STUDENT} RETURNING *)
+         SELECT *, TRUE AS is_new FROM inserted
+         UNION ALL
+         SELECT *, FALSE AS is_new FROM students WHERE workspace_id = $2 AND email = $3"
+    )
+});
 
 fn sorted_lock_keys(keys: &[String]) -> Vec<i64> {
     let mut ids: Vec<i64> = keys.iter().map(|k| super::lock_key(k)).collect();
@@ -108,6 +166,7 @@ impl LedgerTx for PgLedgerTx {
         let ids = sorted_lock_keys(keys);
         sqlx::query(AssertSqlSafe(advisory_locks(
             "pg_advisory_xact_lock",
+            1,
             ids.len(),
             ", ",
         )))
@@ -123,7 +182,7 @@ impl LedgerTx for PgLedgerTx {
             return Ok(true);
         }
         let ids = sorted_lock_keys(keys);
-        let sql = advisory_locks("pg_try_advisory_xact_lock", ids.len(), " AND ");
+        let sql = advisory_locks("pg_try_advisory_xact_lock", 1, ids.len(), " AND ");
         let (held,): (bool,) = sqlx::query_as(AssertSqlSafe(sql))
             .bind(ids)
             .fetch_one(&mut *self.tx)
@@ -133,23 +192,32 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn claim_event(&mut self, e: &ProcessedEvent) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
-                 subscription_id, log_id, processed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(e.workspace_id.as_str())
-        .bind(e.gateway.as_str())
-        .bind(&e.reference)
-        .bind(e.status.as_str())
-        .bind(e.transaction_id.as_deref())
-        .bind(e.subscription_id.as_deref())
-        .bind(e.log_id.as_str())
-        .bind(ms(e.processed_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        let sql = CLAIM.replace("{rows}", "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let result = bind_claim(sqlx::query(AssertSqlSafe(sql)), e)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// One statement: the claim's row is selected from the locks, so they
+    /// are held before it is inserted. The insert reads nothing the lock
+    /// holder wrote (a conflict is found whatever the snapshot: the unique
+    /// index is checked against every committed row), and the statements
+    /// after it take snapshots of their own, after the locks.
+    async fn lock_and_claim(&mut self, keys: &[String], e: &ProcessedEvent) -> StoreResult<bool> {
+        if keys.is_empty() {
+            return self.claim_event(e).await;
+        }
+        let ids = sorted_lock_keys(keys);
+        let locks = advisory_locks("pg_advisory_xact_lock", 9, ids.len(), ", ");
+        let rows = format!("SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM ({locks}) AS locked");
+        let sql = CLAIM.replace("{rows}", &rows);
+        let result = bind_claim(sqlx::query(AssertSqlSafe(sql)), e)
+            .bind(ids)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -178,24 +246,70 @@ impl LedgerTx for PgLedgerTx {
     }
 
     async fn insert_student(&mut self, s: &Student) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (workspace_id, email) DO NOTHING",
+        let result = bind_student(sqlx::query(INSERT_STUDENT), s)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// One statement ([`STUDENT_OR_INSERT`]); when it returns nothing (the
+    /// student was created meanwhile by another transaction), one more
+    /// reads it.
+    async fn student_or_insert(&mut self, candidate: &Student) -> StoreResult<(Student, bool)> {
+        let row = bind_student(
+            sqlx::query(AssertSqlSafe(STUDENT_OR_INSERT.as_str())),
+            candidate,
         )
-        .bind(s.id.as_str())
-        .bind(s.workspace_id.as_str())
-        .bind(&s.email)
-        .bind(s.name.as_deref())
-        .bind(s.phone.as_deref())
-        .bind(s.document.as_deref())
-        .bind(s.status.as_str())
-        .bind(ms(s.created_at))
-        .bind(ms(s.updated_at))
-        .execute(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+        if let Some(row) = row {
+            let is_new: bool = sqlx::Row::try_get(&row, "is_new").map_err(map_err)?;
+            return Ok((rows::student(&row)?, is_new));
+        }
+        let ws = &candidate.workspace_id;
+        let existing = self.student_by_email(ws, &candidate.email).await?;
+        Ok((existing.ok_or(StoreError::NotFound)?, false))
+    }
+
+    /// One statement: the count of `statuses`, joined to the grants.
+    async fn transaction_grants_unless(
+        &mut self,
+        ws: &WorkspaceId,
+        gw: GatewayKind,
+        transaction_id: &str,
+        statuses: &[CanonicalStatus],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<Grant>>> {
+        self.flush().await?;
+        let reversed = TRANSACTION_STATUSES.replace("{statuses}", &placeholders(5, statuses.len()));
+        let sql = format!(
+            "SELECT s.n AS status_count, g.* FROM ({reversed}) s
+             LEFT JOIN ({GRANTS_FOR_TRANSACTION}) g ON TRUE
+             ORDER BY g.granted_at, g.id"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(ws.as_str())
+            .bind(gw.as_str())
+            .bind(transaction_id)
+            .bind(ms(now));
+        for status in statuses {
+            query = query.bind(status.as_str());
+        }
+        let found = query.fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let mut grants = Vec::with_capacity(found.len());
+        for row in &found {
+            let n: i64 = sqlx::Row::try_get(row, "status_count").map_err(map_err)?;
+            if n > 0 {
+                return Ok(None);
+            }
+            let id: Option<String> = sqlx::Row::try_get(row, "id").map_err(map_err)?;
+            if id.is_some() {
+                grants.push(rows::grant(row)?);
+            }
+        }
+        Ok(Some(grants))
     }
 
     async fn update_student(&mut self, s: &Student) -> StoreResult<()> {
