@@ -28,7 +28,7 @@ use super::target::{check_literal, GuardedResolver, TargetError};
 use super::Outbox;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ids::EndpointId;
+use crate::ids::{DeliveryId, EndpointId};
 use crate::keys::Sealer;
 use crate::model::{Attempt, DeliveryStatus, Direction, Integration, LogEntry, LogStatus};
 use crate::standard_webhooks;
@@ -519,7 +519,12 @@ fn log_entry(d: &DueDelivery, delivery: &crate::model::Delivery, a: &Attempt) ->
 /// SQLite a commit is an fsync): a claim waits until half the slots are
 /// free unless nothing is in flight, and finished sends are recorded once
 /// half a batch is waiting, `RECORD_AFTER` has passed, or nothing else is
-/// in flight. On cancellation it finishes and records what is in flight.
+/// in flight. A record runs in a task of its own, one at a time, while the
+/// loop goes on claiming and sending: on PostgreSQL a claim and a record
+/// each take milliseconds of round trips, and one after the other they
+/// left the worker waiting on the database most of a busy drain (issue 9).
+/// A delivery being recorded still holds its lease and its slot. On
+/// cancellation it finishes and records what is in flight.
 pub async fn run(
     ctx: WorkerContext,
     clock: Arc<dyn Clock>,
@@ -530,15 +535,18 @@ pub async fn run(
     let mut in_flight: JoinSet<Done> = JoinSet::new();
     let mut finished: Vec<Result<Done, tokio::task::JoinError>> = Vec::new();
     let mut first_finished = tokio::time::Instant::now();
+    // The record running now, and the deliveries it records.
+    let mut recording: JoinSet<()> = JoinSet::new();
+    let mut being_recorded: Vec<DeliveryId> = Vec::new();
     // Deliveries this worker holds (sending, or sent and not yet recorded).
     // A claim can return one again if its lease ran out meanwhile (a stalled
     // record, a clock that jumped); sending it twice at once would also put
     // it twice in one record batch.
-    let mut held: std::collections::HashSet<crate::ids::DeliveryId> = Default::default();
+    let mut held: std::collections::HashSet<DeliveryId> = Default::default();
     // Deliveries claimed again while held (resent by hand, or their lease
     // ran out): the claim bumped their lease token, so the send in flight
     // will record nothing, and the new claim is sent once it is over.
-    let mut reclaimed: HashMap<crate::ids::DeliveryId, DueDelivery> = HashMap::new();
+    let mut reclaimed: HashMap<DeliveryId, DueDelivery> = HashMap::new();
     let half = BATCH as usize / 2;
     // Whether a claim may find work: after a wake, a poll tick, a record
     // (which frees leases), or a claim that came back full. A claim that
@@ -547,8 +555,8 @@ pub async fn run(
     let mut may_find_work = true;
     while !token.is_cancelled() {
         // Finished but unrecorded sends still hold their leases: count them.
-        let room =
-            (BATCH as usize).saturating_sub(in_flight.len() + finished.len() + reclaimed.len());
+        let holding = in_flight.len() + finished.len() + reclaimed.len() + being_recorded.len();
+        let room = (BATCH as usize).saturating_sub(holding);
         if may_find_work && (room >= half || (in_flight.is_empty() && room > 0)) {
             let now = clock.now();
             may_find_work = false;
@@ -580,36 +588,54 @@ pub async fn run(
                     finished.push(more);
                 }
             }
-            _ = tokio::time::sleep_until(record_at), if !finished.is_empty() => {}
+            Some(_) = recording.join_next(), if !recording.is_empty() => {
+                let recorded = std::mem::take(&mut being_recorded);
+                release(&mut in_flight, &ctx, &mut held, &mut reclaimed, recorded, clock.now());
+                may_find_work = true;
+            }
+            _ = tokio::time::sleep_until(record_at), if !finished.is_empty() && recording.is_empty() => {}
             _ = outbox.woken() => may_find_work = true,
             _ = tokio::time::sleep(IDLE_POLL) => may_find_work = true,
         }
         let is_due = finished.len() >= half
             || tokio::time::Instant::now() >= first_finished + RECORD_AFTER
             || in_flight.is_empty();
-        if !finished.is_empty() && is_due {
+        if !finished.is_empty() && is_due && recording.is_empty() {
             let batch = std::mem::take(&mut finished);
-            let ids: Vec<crate::ids::DeliveryId> = batch
+            being_recorded = batch
                 .iter()
                 .flatten()
                 .map(|(d, _)| d.delivery.id.clone())
                 .collect();
-            record_finished(&ctx, batch, clock.now()).await;
-            for id in ids {
-                match reclaimed.remove(&id) {
-                    Some(again) => dispatch(&mut in_flight, &ctx, again, clock.now()),
-                    None => {
-                        held.remove(&id);
-                    }
-                }
-            }
-            may_find_work = true;
+            let (ctx, now) = (Arc::clone(&ctx), clock.now());
+            recording.spawn(async move { record_finished(&ctx, batch, now).await });
         }
     }
+    while recording.join_next().await.is_some() {}
     while let Some(one) = in_flight.join_next().await {
         finished.push(one);
     }
     record_finished(&ctx, finished, clock.now()).await;
+}
+
+/// After a record: each delivery is let go, or sent again if it was
+/// claimed again while it was held.
+fn release(
+    in_flight: &mut JoinSet<Done>,
+    ctx: &Arc<WorkerContext>,
+    held: &mut std::collections::HashSet<DeliveryId>,
+    reclaimed: &mut HashMap<DeliveryId, DueDelivery>,
+    recorded: Vec<DeliveryId>,
+    now: DateTime<Utc>,
+) {
+    for id in recorded {
+        match reclaimed.remove(&id) {
+            Some(again) => dispatch(in_flight, ctx, again, now),
+            None => {
+                held.remove(&id);
+            }
+        }
+    }
 }
 
 /// Sends one claimed delivery in its own task. A panic becomes a failed
