@@ -228,3 +228,93 @@ async fn a_change_through_one_instance_reaches_the_other_even_after_it_lost_its_
     until_refused(&client, &pair.addr_b, &path, 5).await;
     crate::instances::stop_pair(pair).await;
 }
+
+/// Fan-out reads the enabled endpoints from the configuration cache: an
+/// endpoint added, then disabled, through one instance changes what the
+/// other's next sales fan out to, without its restart.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
+async fn an_endpoint_added_or_disabled_on_one_instance_changes_the_others_fan_out() {
+    let admin = pg_required();
+    let pair = crate::instances::two_instances(&admin, &[]).await;
+    let client = crate::helpers::http();
+    let path = setup(&client, &pair.addr_a, None).await;
+    let api = |addr: &str, p: &str| format!("http://{addr}/api/v1{p}");
+    let deliveries =
+        || async { query(&pair.db.url, "SELECT COUNT(*) AS n FROM deliveries").await[0].int("n") };
+    // B fans out to no endpoint (and caches that there are none).
+    assert_eq!(
+        post(&client, &pair.addr_b, &path, sale(1)).await,
+        Ok("processed".into())
+    );
+    assert_eq!(deliveries().await, 0);
+
+    let endpoint: serde_json::Value = client
+        .post(api(&pair.addr_a, "/endpoints"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "r", "url": "https://hooks.example.com/gancho", "event_types": ["access.granted"]}))
+        .send_json()
+        .await;
+    let id = endpoint["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{endpoint}"))
+        .to_string();
+    let mut i = 2;
+    let started = std::time::Instant::now();
+    loop {
+        let before = deliveries().await;
+        assert_eq!(
+            post(&client, &pair.addr_b, &path, sale(i)).await,
+            Ok("processed".into())
+        );
+        i += 1;
+        if deliveries().await > before {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "instance B still fans out to no endpoint 5 s after one was added"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "the new endpoint reached instance B after {:?}",
+        started.elapsed()
+    );
+
+    let resp = client
+        .patch(api(&pair.addr_a, &format!("/endpoints/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let started = std::time::Instant::now();
+    loop {
+        let before = deliveries().await;
+        assert_eq!(
+            post(&client, &pair.addr_b, &path, sale(i)).await,
+            Ok("processed".into())
+        );
+        i += 1;
+        if deliveries().await == before {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "instance B still fans out to the endpoint 5 s after it was disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And it stays disabled for B: five more sales, no delivery.
+    let before = deliveries().await;
+    for j in 0..5 {
+        assert_eq!(
+            post(&client, &pair.addr_b, &path, sale(i + j)).await,
+            Ok("processed".into())
+        );
+    }
+    assert_eq!(deliveries().await, before);
+    crate::instances::stop_pair(pair).await;
+}

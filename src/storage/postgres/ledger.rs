@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
+use crate::storage::config_cache::ConfigCache;
 use crate::storage::write::WriteTx;
 
 use super::pending::Pending;
@@ -135,6 +136,8 @@ fn sorted_lock_keys(keys: &[String]) -> Vec<i64> {
 pub struct PgLedgerTx {
     tx: WriteTx<Postgres>,
     pending: Pending,
+    /// The store's configuration cache, which keeps the enabled endpoints.
+    config: std::sync::Arc<ConfigCache>,
 }
 
 impl PgLedgerTx {
@@ -151,6 +154,7 @@ impl LedgerStore for PgStore {
         Ok(Box::new(PgLedgerTx {
             tx,
             pending: Pending::default(),
+            config: std::sync::Arc::clone(&self.config),
         }))
     }
 }
@@ -485,8 +489,17 @@ impl LedgerTx for PgLedgerTx {
         category_products(&mut self.tx, ws, categories).await
     }
 
+    /// From the configuration cache (emptied when an endpoint is added,
+    /// removed, enabled or disabled, or its filters change, on any
+    /// instance): every approval fans out, and this was one round trip of
+    /// each. Fan-out reads only their ids and filters; the worker reads an
+    /// endpoint afresh when it sends.
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        enabled_endpoints(&mut self.tx, ws).await
+        let key = format!("enabled_endpoints:{ws}");
+        let config = std::sync::Arc::clone(&self.config);
+        config
+            .get_or_load(key, enabled_endpoints(&mut self.tx, ws))
+            .await
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {

@@ -183,6 +183,12 @@ impl PgStore {
             upsert_logs(&mut tx, &logs).await?;
         }
         let stale = records.len() - held.len();
+        // An endpoint that answered 410 is disabled: fan-out reads it from
+        // the configuration cache.
+        let _changing = held
+            .iter()
+            .any(|r| r.disable_endpoint.is_some())
+            .then(|| self.config.changing());
         for r in &held {
             if let Some(reason) = &r.disable_endpoint {
                 sqlx::query(

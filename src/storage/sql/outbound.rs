@@ -118,6 +118,7 @@ macro_rules! implement {
                          updated_at, max_in_flight, id, workspace_id, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 );
+                let _changing = self.config.changing();
                 bind_endpoint(q, e)
                     .bind(e.id.as_str())
                     .bind(e.workspace_id.as_str())
@@ -172,6 +173,7 @@ macro_rules! implement {
                          max_in_flight = $13
                      WHERE id = $14 AND workspace_id = $15",
                 );
+                let _changing = self.config.changing();
                 let result = bind_endpoint(q, e)
                     .bind(e.id.as_str())
                     .bind(e.workspace_id.as_str())
@@ -194,6 +196,7 @@ macro_rules! implement {
                 // multi-row statements may still meet in opposite row
                 // orders, so a deadlock is retried. (SQLite's one writer
                 // never deadlocks.)
+                let _changing = self.config.changing();
                 let mut tries = 0;
                 loop {
                     tries += 1;
