@@ -347,6 +347,23 @@ pub(crate) const EVENT_PROCESSED: &str = "
 pub(crate) const ENABLED_ENDPOINTS: &str =
     "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled ORDER BY id";
 
+/// The workspace's enabled endpoints from `config`, else what `load` reads
+/// ([`ENABLED_ENDPOINTS`]): every approval fans out, and this was a
+/// statement of each. The cache is emptied when an endpoint is added,
+/// removed, enabled or disabled, or its filters change (on PostgreSQL by
+/// any instance, `NOTIFY gancho_config`). Fan-out reads only the ids and
+/// filters; the rest of a cached row (health, secret) is as it was read,
+/// and the worker reads an endpoint afresh when it sends.
+pub(crate) async fn cached_enabled_endpoints(
+    config: &config_cache::ConfigCache,
+    ws: &WorkspaceId,
+    load: impl std::future::Future<Output = StoreResult<Vec<Endpoint>>>,
+) -> StoreResult<Vec<Endpoint>> {
+    config
+        .get_or_load(format!("enabled_endpoints:{ws}"), load)
+        .await
+}
+
 /// The record that an inbound event was processed: its dedupe key is
 /// `(workspace, gateway, reference, status)` (DESIGN.md § Inbound).
 #[derive(Debug, Clone, PartialEq)]

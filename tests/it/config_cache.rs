@@ -136,6 +136,50 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
         "{body}"
     );
     assert_eq!(app.access("c7@example.com").await, vec![product]);
+
+    // Fan-out's endpoints (cached on PostgreSQL): the sales above cached
+    // none; one added is sent the next sale, and once disabled it is not.
+    let deliveries = || async {
+        crate::helpers::db::query(&app.db_url, "SELECT COUNT(*) AS n FROM deliveries").await[0]
+            .int("n")
+    };
+    assert_eq!(deliveries().await, 0);
+    let endpoint = app
+        .post(
+            "/endpoints",
+            json!({"name": "r", "url": "http://127.0.0.1:9/hook", "event_types": ["access.granted"]}),
+        )
+        .await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    assert_eq!(
+        app.post_fixture(&path, &sale(10, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+    let fanned_out = deliveries().await;
+    assert!(
+        fanned_out > 0,
+        "the sale right after was sent to the new endpoint"
+    );
+    app.api(
+        Method::PATCH,
+        &format!("/endpoints/{endpoint_id}"),
+        Some(json!({"enabled": false})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.post_fixture(&path, &sale(11, "second-hottok-Xk3p9QmZ2"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        deliveries().await,
+        fanned_out,
+        "the sale right after the endpoint was disabled was not sent to it"
+    );
     app.stop().await;
 }
 

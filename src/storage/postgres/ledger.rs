@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 use crate::storage::config_cache::ConfigCache;
 use crate::storage::write::WriteTx;
 
-use super::pending::Pending;
+use super::pending::{Pending, PgQuery};
 use super::{
     category_products, enabled_endpoints, map_err, ms, sale_grants, transaction_has_status, PgStore,
 };
@@ -20,8 +20,8 @@ use crate::model::{
 };
 use crate::storage::rows;
 use crate::storage::{
-    placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreError, StoreResult,
-    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, TRANSACTION_STATUSES,
+    cached_enabled_endpoints, placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreError,
+    StoreResult, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, TRANSACTION_STATUSES,
 };
 
 pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreResult<()> {
@@ -76,8 +76,6 @@ const CLAIM: &str = "
         subscription_id, log_id, processed_at)
     {rows}
     ON CONFLICT DO NOTHING";
-
-type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 fn bind_claim<'q>(query: PgQuery<'q>, e: &'q ProcessedEvent) -> PgQuery<'q> {
     query
@@ -489,17 +487,10 @@ impl LedgerTx for PgLedgerTx {
         category_products(&mut self.tx, ws, categories).await
     }
 
-    /// From the configuration cache (emptied when an endpoint is added,
-    /// removed, enabled or disabled, or its filters change, on any
-    /// instance): every approval fans out, and this was one round trip of
-    /// each. Fan-out reads only their ids and filters; the worker reads an
-    /// endpoint afresh when it sends.
+    /// From the configuration cache ([`cached_enabled_endpoints`]).
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        let key = format!("enabled_endpoints:{ws}");
         let config = std::sync::Arc::clone(&self.config);
-        config
-            .get_or_load(key, enabled_endpoints(&mut self.tx, ws))
-            .await
+        cached_enabled_endpoints(&config, ws, enabled_endpoints(&mut self.tx, ws)).await
     }
 
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()> {

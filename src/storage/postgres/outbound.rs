@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::pending::col;
+use super::pending::{bind_log_columns, col};
 use super::{map_err, PgStore};
 use crate::model::LogEntry;
 use crate::storage::rows;
@@ -172,9 +172,10 @@ impl PgStore {
         let mut tx = self.write_tx().await?;
         // One statement each for the whole batch: their text is the same
         // for any number of rows.
-        let fenced = match records.is_empty() {
-            true => HashSet::new(),
-            false => update_deliveries(&mut tx, records).await?,
+        let fenced = if records.is_empty() {
+            HashSet::new()
+        } else {
+            update_deliveries(&mut tx, records).await?
         };
         let held = held_records(records, &fenced);
         if !held.is_empty() {
@@ -183,12 +184,6 @@ impl PgStore {
             upsert_logs(&mut tx, &logs).await?;
         }
         let stale = records.len() - held.len();
-        // An endpoint that answered 410 is disabled: fan-out reads it from
-        // the configuration cache.
-        let _changing = held
-            .iter()
-            .any(|r| r.disable_endpoint.is_some())
-            .then(|| self.config.changing());
         for r in &held {
             if let Some(reason) = &r.disable_endpoint {
                 sqlx::query(
@@ -261,22 +256,7 @@ async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) -> StoreRes
     if entries.is_empty() {
         return Ok(());
     }
-    sqlx::query(UPSERT_LOGS)
-        .bind(col(entries, |e| e.id.to_string()))
-        .bind(col(entries, |e| e.workspace_id.to_string()))
-        .bind(col(entries, |e| e.at))
-        .bind(col(entries, |e| e.direction.as_str().to_string()))
-        .bind(col(entries, |e| e.gateway.map(|g| g.as_str().to_string())))
-        .bind(col(entries, |e| e.event_type.clone()))
-        .bind(col(entries, |e| e.email.clone()))
-        .bind(col(entries, |e| e.status.as_str().to_string()))
-        .bind(col(entries, |e| i64::from(e.http_status)))
-        .bind(col(entries, |e| e.duration_ms))
-        .bind(col(entries, |e| e.integration.kind.clone()))
-        .bind(col(entries, |e| e.integration.id.clone()))
-        .bind(col(entries, |e| e.integration.name.clone()))
-        .bind(col(entries, |e| i64::from(e.attempts)))
-        .bind(col(entries, |e| e.error.clone()))
+    bind_log_columns(sqlx::query(UPSERT_LOGS), entries)
         .bind(col(entries, |e| e.detail.to_string()))
         .execute(conn)
         .await

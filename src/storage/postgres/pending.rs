@@ -138,7 +138,7 @@ impl Pending {
             ),
             GrantSource::Manual => (None, None, None),
         };
-        sqlx::query(FLUSH)
+        let query = sqlx::query(FLUSH)
             .bind(col(&g, |g| text(g.id.as_str())))
             .bind(col(&g, |g| text(g.workspace_id.as_str())))
             .bind(col(&g, |g| text(g.student_id.as_str())))
@@ -176,22 +176,9 @@ impl Pending {
             .bind(col(&d, |d| d.last_error.clone()))
             .bind(col(&d, |d| text(d.log_id.as_str())))
             .bind(col(&d, |d| ms(d.created_at)))
-            .bind(col(&d, |d| ms(d.updated_at)))
-            .bind(col(&l, |l| text(l.id.as_str())))
-            .bind(col(&l, |l| text(l.workspace_id.as_str())))
-            .bind(col(&l, |l| ms(l.at)))
-            .bind(col(&l, |l| text(l.direction.as_str())))
-            .bind(col(&l, |l| l.gateway.map(|g| text(g.as_str()))))
-            .bind(col(&l, |l| l.event_type.clone()))
-            .bind(col(&l, |l| l.email.clone()))
-            .bind(col(&l, |l| text(l.status.as_str())))
-            .bind(col(&l, |l| i64::from(l.http_status)))
-            .bind(col(&l, |l| l.duration_ms))
-            .bind(col(&l, |l| l.integration.kind.clone()))
-            .bind(col(&l, |l| l.integration.id.clone()))
-            .bind(col(&l, |l| l.integration.name.clone()))
-            .bind(col(&l, |l| i64::from(l.attempts)))
-            .bind(col(&l, |l| l.error.clone()))
+            .bind(col(&d, |d| ms(d.updated_at)));
+        let logs: Vec<&LogEntry> = l.iter().collect();
+        bind_log_columns(query, &logs)
             .bind(col(&l, |l| {
                 l.reprocess_of.as_ref().map(|id| text(id.as_str()))
             }))
@@ -202,6 +189,34 @@ impl Pending {
             .map_err(map_err)?;
         Ok(())
     }
+}
+
+/// A statement being bound.
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The columns of log entries both writers of them send as arrays, in
+/// order: `id`, `workspace_id`, `at`, `direction`, `gateway`,
+/// `event_type`, `email`, `status`, `http_status`, `duration_ms`, the
+/// integration's `kind`, `id` and `name`, `attempts`, `error` (the flush
+/// here, and the delivery record in `outbound.rs`).
+pub(super) fn bind_log_columns<'q>(query: PgQuery<'q>, l: &[&LogEntry]) -> PgQuery<'q> {
+    let text = |s: &str| s.to_string();
+    query
+        .bind(col(l, |l| text(l.id.as_str())))
+        .bind(col(l, |l| text(l.workspace_id.as_str())))
+        .bind(col(l, |l| ms(l.at)))
+        .bind(col(l, |l| text(l.direction.as_str())))
+        .bind(col(l, |l| l.gateway.map(|g| text(g.as_str()))))
+        .bind(col(l, |l| l.event_type.clone()))
+        .bind(col(l, |l| l.email.clone()))
+        .bind(col(l, |l| text(l.status.as_str())))
+        .bind(col(l, |l| i64::from(l.http_status)))
+        .bind(col(l, |l| l.duration_ms))
+        .bind(col(l, |l| l.integration.kind.clone()))
+        .bind(col(l, |l| l.integration.id.clone()))
+        .bind(col(l, |l| l.integration.name.clone()))
+        .bind(col(l, |l| i64::from(l.attempts)))
+        .bind(col(l, |l| l.error.clone()))
 }
 
 /// One column of `rows`, as the array `UNNEST` reads.

@@ -280,6 +280,12 @@ macro_rules! implement {
                 records: &[$crate::storage::AttemptRecord],
                 health: &[$crate::storage::HealthUpdate],
             ) -> $crate::storage::StoreResult<usize> {
+                // An endpoint that answered 410 is disabled: fan-out reads
+                // the enabled endpoints from the configuration cache.
+                let _changing = records
+                    .iter()
+                    .any(|r| r.disable_endpoint.is_some())
+                    .then(|| self.config.changing());
                 self.record(records, health).await
             }
 
