@@ -16,32 +16,25 @@ use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
     GrantTarget, LogEntry, Student,
 };
-use crate::storage::config_cache::ConfigCache;
 use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
-    cached_enabled_endpoints, placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreResult,
-    CATEGORY_PRODUCTS, ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION,
-    INSERT_LOOKUP, TRANSACTION_STATUSES,
+    placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreResult, CATEGORY_PRODUCTS,
+    ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP,
+    TRANSACTION_STATUSES,
 };
-use std::sync::Arc;
 
 /// One call's unit of work, group-committed with its neighbours
 /// (`group.rs`) on the writer connection (`writer.rs`): every statement
 /// runs right here, on the calling task's thread.
 pub struct SqliteLedgerTx {
     tx: Unit,
-    /// The store's configuration cache, which keeps the enabled endpoints.
-    config: Arc<ConfigCache>,
 }
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn LedgerTx>> {
         let tx = self.group.begin().await?;
-        Ok(Box::new(SqliteLedgerTx {
-            tx,
-            config: Arc::clone(&self.config),
-        }))
+        Ok(Box::new(SqliteLedgerTx { tx }))
     }
 }
 
@@ -404,15 +397,10 @@ impl LedgerTx for SqliteLedgerTx {
         })
     }
 
-    /// From the configuration cache ([`cached_enabled_endpoints`]).
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>> {
-        let tx = &mut self.tx;
-        let load = async move {
-            writer::query(tx.conn()?, ENABLED_ENDPOINTS, &[&ws.as_str()], |r| {
-                rows::endpoint(r)
-            })
-        };
-        cached_enabled_endpoints(&self.config, ws, load).await
+        writer::query(self.tx.conn()?, ENABLED_ENDPOINTS, &[&ws.as_str()], |r| {
+            rows::endpoint(r)
+        })
     }
 
     async fn insert_event(&mut self, e: &Event) -> StoreResult<()> {
