@@ -52,7 +52,7 @@ pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreRe
     .map_err(map_err)?;
     sqlx::query("INSERT INTO log_details (log_id, detail) VALUES ($1, $2)")
         .bind(e.id.as_str())
-        .bind(e.detail.to_string())
+        .bind(rows::json_text(&e.detail))
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;

@@ -29,6 +29,10 @@ use crate::storage::{StoreError, StoreResult};
 /// Parameters of one statement, `$1` first.
 pub(super) type Params<'a> = &'a [&'a dyn ToSql];
 
+/// How long the writer waits for another connection's write lock (as the
+/// sqlx pools do), on the blocking pool only ([`try_now`]).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How many prepared statements the connection keeps: every statement of
 /// the ledger's unit of work, with room to spare.
 const STATEMENT_CACHE: usize = 64;
@@ -46,8 +50,7 @@ pub(super) fn open(path: &Path) -> StoreResult<(Connection, WalSync)> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(map_err)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(map_err)?;
@@ -140,6 +143,27 @@ pub(super) fn batch(conn: &Connection, sql: &str) -> StoreResult<()> {
             .map_err(map_err)?;
     }
     Ok(())
+}
+
+/// Runs the connection's own `sql` (as [`batch`]) without waiting for a
+/// lock: `false`, with nothing done, when another connection holds the one
+/// it needs (`SQLITE_BUSY`), so the caller can wait for it off the async
+/// runtime. The busy handler is off only for this call.
+pub(super) fn try_now(conn: &Connection, sql: &str) -> StoreResult<bool> {
+    conn.busy_timeout(Duration::ZERO).map_err(map_err)?;
+    let done = conn
+        .prepare_cached(sql)
+        .and_then(|mut stmt| stmt.raw_execute());
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    match done {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(map_err(e)),
+    }
 }
 
 /// `$1`… for the usual statement, without formatting a name per parameter
