@@ -88,7 +88,7 @@ impl Redactor {
         let text = String::from_utf8_lossy(body);
         if let Ok(mut json) = serde_json::from_str::<Value>(&text) {
             mask_json(&mut json);
-            return self.text(&crate::storage::rows::json_text(&json));
+            return self.text(&crate::storage::rows::to_json(&json));
         }
         if !text.trim_start().starts_with('{') && text.contains('=') {
             let mut out = form_urlencoded::Serializer::new(String::new());

@@ -330,7 +330,7 @@ async fn attempt(ctx: &WorkerContext, d: &DueDelivery, now: DateTime<Utc>) -> Se
         Ok(s) => s,
         Err(e) => return failed(format!("cannot read the endpoint secret: {e}")),
     };
-    let body = crate::storage::rows::json_text(&d.event.payload);
+    let body = crate::storage::rows::to_json(&d.event.payload);
     let id = d.event.id.as_str();
     let ts = now.timestamp();
     let signature: Vec<String> = secrets

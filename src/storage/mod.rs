@@ -347,26 +347,6 @@ pub(crate) const EVENT_PROCESSED: &str = "
 pub(crate) const ENABLED_ENDPOINTS: &str =
     "SELECT * FROM endpoints WHERE workspace_id = $1 AND is_enabled ORDER BY id";
 
-/// The workspace's enabled endpoints from `config`, else what `load` reads
-/// ([`ENABLED_ENDPOINTS`]): on PostgreSQL every approval fans out, and this
-/// was a round trip of each. The cache is emptied when an endpoint is
-/// added, removed, enabled or disabled, or its filters change (by any
-/// instance, `NOTIFY gancho_config`). SQLite reads them in the unit of work
-/// (a prepared statement on the writer's thread): read through the cache
-/// there, inbound calls were slower in 8 and 9 of 10 alternating pairs
-/// (Hotmart and Kiwify), so SQLite does not use it. Fan-out reads only the ids and
-/// filters; the rest of a cached row (health, secret) is as it was read,
-/// and the worker reads an endpoint afresh when it sends.
-pub(crate) async fn cached_enabled_endpoints(
-    config: &config_cache::ConfigCache,
-    ws: &WorkspaceId,
-    load: impl std::future::Future<Output = StoreResult<Vec<Endpoint>>>,
-) -> StoreResult<Vec<Endpoint>> {
-    config
-        .get_or_load(format!("enabled_endpoints:{ws}"), load)
-        .await
-}
-
 /// The record that an inbound event was processed: its dedupe key is
 /// `(workspace, gateway, reference, status)` (DESIGN.md § Inbound).
 #[derive(Debug, Clone, PartialEq)]

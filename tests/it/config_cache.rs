@@ -39,45 +39,25 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
     let sale = |i, secret: &str| {
         hotmart_sale(i, &format!("c{i}@example.com")).set_header("x-hotmart-hottok", secret)
     };
+    // The status of sale `i` posted to the URL with `secret`.
+    let posted = |i, secret: &str| {
+        let (app, path, fixture) = (&app, &path, sale(i, secret));
+        async move { app.post_fixture(path, &fixture).await.0 }
+    };
 
     // Warm the cache: workspace, URL and keys are read once here.
-    assert_eq!(
-        app.post_fixture(&path, &sale(1, "first-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(1, "first-hottok-Xk3p9QmZ2").await, 200);
 
     // A new key, the old one deleted: the old secret is refused on the next call.
     app.create_key("hotmart", "second-hottok-Xk3p9QmZ2").await;
     // Both keys verify now, and this call caches them both.
-    assert_eq!(
-        app.post_fixture(&path, &sale(8, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        app.post_fixture(&path, &sale(9, "first-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(8, "second-hottok-Xk3p9QmZ2").await, 200);
+    assert_eq!(posted(9, "first-hottok-Xk3p9QmZ2").await, 200);
     let key_id = key["id"].as_str().unwrap();
     app.api(Method::DELETE, &format!("/keys/{key_id}"), None, 204)
         .await;
-    assert_eq!(
-        app.post_fixture(&path, &sale(2, "first-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        app.post_fixture(&path, &sale(3, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(2, "first-hottok-Xk3p9QmZ2").await, 401);
+    assert_eq!(posted(3, "second-hottok-Xk3p9QmZ2").await, 200);
 
     // The URL deactivated: suspended on the next call; reactivated: taken again.
     let id = u["id"].as_str().unwrap();
@@ -89,12 +69,7 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
         200,
     )
     .await;
-    assert_eq!(
-        app.post_fixture(&path, &sale(4, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        503
-    );
+    assert_eq!(posted(4, "second-hottok-Xk3p9QmZ2").await, 503);
     app.api(
         Method::PATCH,
         &format!("/inbound-urls/{id}"),
@@ -102,12 +77,7 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
         200,
     )
     .await;
-    assert_eq!(
-        app.post_fixture(&path, &sale(5, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(5, "second-hottok-Xk3p9QmZ2").await, 200);
 
     // The global URL maps by external id: unmapped, then mapped right after.
     let global = format!("/in/{}?gateway=hotmart", app.public_id().await);
@@ -151,12 +121,7 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
         )
         .await;
     let endpoint_id = endpoint["id"].as_str().unwrap();
-    assert_eq!(
-        app.post_fixture(&path, &sale(10, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(10, "second-hottok-Xk3p9QmZ2").await, 200);
     let fanned_out = deliveries().await;
     assert!(
         fanned_out > 0,
@@ -169,12 +134,7 @@ async fn a_configuration_change_reaches_the_next_call_at_once() {
         200,
     )
     .await;
-    assert_eq!(
-        app.post_fixture(&path, &sale(11, "second-hottok-Xk3p9QmZ2"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(posted(11, "second-hottok-Xk3p9QmZ2").await, 200);
     assert_eq!(
         deliveries().await,
         fanned_out,

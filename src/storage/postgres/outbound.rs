@@ -257,7 +257,7 @@ async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) -> StoreRes
         return Ok(());
     }
     bind_log_columns(sqlx::query(UPSERT_LOGS), entries)
-        .bind(col(entries, |e| rows::json_text(&e.detail)))
+        .bind(col(entries, |e| rows::to_json(&e.detail)))
         .execute(conn)
         .await
         .map_err(map_err)?;

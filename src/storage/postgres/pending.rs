@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use super::{map_err, ms};
 use crate::model::Grant;
 use crate::model::{Delivery, Event, GrantSource, GrantTarget, LogEntry};
-use crate::storage::rows::{id_strings, json_text, to_json};
+use crate::storage::rows::{id_strings, to_json};
 use crate::storage::StoreResult;
 
 const FLUSH: &str = "
@@ -159,7 +159,7 @@ impl Pending {
             .bind(col(&e, |e| text(e.id.as_str())))
             .bind(col(&e, |e| text(e.workspace_id.as_str())))
             .bind(col(&e, |e| e.event_type.clone()))
-            .bind(col(&e, |e| json_text(&e.payload)))
+            .bind(col(&e, |e| to_json(&e.payload)))
             .bind(col(&e, |e| to_json(&id_strings(&e.product_ids))))
             .bind(col(&e, |e| ms(e.created_at)))
             .bind(col(&d, |d| text(d.id.as_str())))
@@ -183,7 +183,7 @@ impl Pending {
                 l.reprocess_of.as_ref().map(|id| text(id.as_str()))
             }))
             .bind(col(&l, |l| text(l.id.as_str())))
-            .bind(col(&l, |l| json_text(&l.detail)))
+            .bind(col(&l, |l| to_json(&l.detail)))
             .execute(conn)
             .await
             .map_err(map_err)?;

@@ -16,7 +16,7 @@ use crate::model::{
     CanonicalStatus, CustomerLookup, Delivery, Endpoint, Event, GatewayKind, Grant, GrantSource,
     GrantTarget, LogEntry, Student,
 };
-use crate::storage::rows::{self, id_strings, json_text, to_json, RowRead};
+use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
     placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreResult, CATEGORY_PRODUCTS,
     ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP,
@@ -98,7 +98,7 @@ fn write_log(conn: &Connection, e: &LogEntry, entry: &str, detail: &str) -> Stor
             &e.reprocess_of.as_ref().map(|id| id.as_str()),
         ],
     )?;
-    writer::execute(conn, detail, &[&e.id.as_str(), &json_text(&e.detail)])?;
+    writer::execute(conn, detail, &[&e.id.as_str(), &to_json(&e.detail)])?;
     Ok(())
 }
 
@@ -412,7 +412,7 @@ impl LedgerTx for SqliteLedgerTx {
                 &e.id.as_str(),
                 &e.workspace_id.as_str(),
                 &e.event_type,
-                &json_text(&e.payload),
+                &to_json(&e.payload),
                 &to_json(&id_strings(&e.product_ids)),
                 &ms(e.created_at),
             ],
