@@ -205,7 +205,7 @@ fn check_page(body: &Value, matching: u64, ok: impl Fn(&Value) -> bool) -> anyho
 /// Seeds a fresh database, starts gancho on it and times every query; the
 /// database is dropped however that ends.
 pub async fn run(bin: &Path, plan: &Plan, backend: &Backend) -> anyhow::Result<Vec<Row>> {
-    let dir = tempfile::tempdir()?;
+    let dir = server::ScratchDir::new()?;
     let db = Database::create(backend, dir.path()).await?;
     let result = measure(bin, plan, backend, &db, dir.path()).await;
     db.drop_it().await;
@@ -308,7 +308,7 @@ async fn measure(
 /// run; the figure is the command's wall time. Each copy's target is checked
 /// to hold every entry (gancho also compares every table's count itself).
 pub async fn copy(bin: &Path, plan: &Plan, from: &Backend, to: &Backend) -> anyhow::Result<Row> {
-    let dir = tempfile::tempdir()?;
+    let dir = server::ScratchDir::new()?;
     let source = Database::create(from, dir.path()).await?;
     let result = copy_from(bin, plan, &source, to, dir.path()).await;
     source.drop_it().await;
@@ -333,7 +333,7 @@ async fn copy_from(
     let env = server::gancho_env(&source.url, dir)?;
     let mut values = Vec::with_capacity(plan.runs);
     for run in 0..plan.runs {
-        let target_dir = tempfile::tempdir()?;
+        let target_dir = server::ScratchDir::new()?;
         let target = Database::create(to, target_dir.path()).await?;
         let started = Instant::now();
         let output = std::process::Command::new(bin)

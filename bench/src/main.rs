@@ -520,11 +520,11 @@ struct Server {
     process: Process,
     setup: Setup,
     db: Database,
-    _dir: tempfile::TempDir,
+    _dir: server::ScratchDir,
 }
 
 async fn start(bin: &Path, backend: &Backend) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
+    let dir = server::ScratchDir::new()?;
     let db = Database::create(backend, dir.path()).await?;
     let process = server::gancho(bin, &db.url, dir.path())?;
     let setup = server::set_up(&client(4)?, &process.addr).await?;

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,37 @@ use serde_json::{json, Value};
 pub const TOKEN: &str = "bench-admin-token-0123456789";
 pub const HOTTOK: &str = "bench-hottok-0123456789";
 pub const KIWIFY_TOKEN: &str = "bench-kiwify-token-0123";
+
+/// A fresh directory under the system's temporary one (a server's SQLite
+/// file and keys), removed with everything in it when dropped. Not the
+/// `tempfile` crate: its dependencies would change the features of crates
+/// gancho also uses, and the release `gancho` the tool builds next could
+/// not reuse the dependencies already compiled for the tool.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new() -> anyhow::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "gancho-bench-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// A running server process.
 pub struct Process {
