@@ -173,7 +173,27 @@ fn progress(line: &str) {
 
 fn build_gancho() -> anyhow::Result<PathBuf> {
     progress("building gancho (release)…");
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    // What `cargo run` set for this tool, not the user's configuration:
+    // build scripts track some of it (ring's, `CARGO_MANIFEST_DIR`), and a
+    // change would rebuild them and everything above them, compiled a minute
+    // before with the same features for the tool.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref())
+        {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    let status = cargo
         .args([
             "build",
             "--release",
