@@ -441,4 +441,114 @@ mod tests {
             .collect();
         assert!(scans.is_empty(), "the claim scans: {scans:?}\n{plan:#?}");
     }
+
+    /// Migration 0015 rebuilds the small tables every sale writes `WITHOUT
+    /// ROWID` (issue 9: one B-tree each instead of a table and its key's
+    /// index). A file migrated by an earlier build keeps every row and
+    /// index, and the counters' triggers, dropped and made again around the
+    /// rebuild, still count into the rebuilt tables.
+    #[tokio::test]
+    async fn a_file_from_before_the_rebuild_keeps_its_rows_and_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let earlier = dir.path().join("earlier-migrations");
+        std::fs::create_dir(&earlier).unwrap();
+        let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for file in std::fs::read_dir(&ours).unwrap() {
+            let name = file.unwrap().file_name();
+            if name.to_string_lossy().as_ref() < "0015" {
+                std::fs::copy(ours.join(&name), earlier.join(&name)).unwrap();
+            }
+        }
+        let mut conn = connect_options(&path).unwrap().connect().await.unwrap();
+        sqlx::migrate::Migrator::new(earlier.as_path())
+            .await
+            .unwrap()
+            .run(&mut conn)
+            .await
+            .unwrap();
+        for statement in [
+            "INSERT INTO workspaces VALUES ('ws1', 'w', 'rebuild', 0)",
+            "INSERT INTO students (id, workspace_id, email, status, created_at, updated_at)
+             VALUES ('st1', 'ws1', 'a@example.com', 'active', 0, 0)",
+            "INSERT INTO products VALUES ('pr1', 'ws1', 'p', 0)",
+            "INSERT INTO grants (id, workspace_id, student_id, product_id, is_manual, granted_at)
+             VALUES ('gr1', 'ws1', 'st1', 'pr1', 0, 0)",
+            "INSERT INTO grant_transactions VALUES ('gr1', 'ws1', 'hotmart', 'HP1')",
+            "INSERT INTO processed_events VALUES ('ws1', 'hotmart', 'ev1', 'approved', 'HP1', NULL, 'log1', 0)",
+            "INSERT INTO endpoints (id, workspace_id, name, url, event_types, product_ids, headers,
+                                    is_enabled, secret, created_at, updated_at)
+             VALUES ('ep1', 'ws1', 'e', 'http://127.0.0.1:9/', '[]', '[]', '{}', 1, 's', 0, 0)",
+            "INSERT INTO events VALUES ('ev1', 'ws1', 'purchase.approved', '{}', '[]', 0)",
+            "INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status,
+                                     attempts, cycle_start, log_id, created_at, updated_at)
+             VALUES ('de1', 'ws1', 'ev1', 'purchase.approved', 'ep1', 'pending', 1, 0, 'log2', 0, 0)",
+            "INSERT INTO delivery_attempts VALUES ('de1', 1, 0, 500, 'no', 12, NULL)",
+            "INSERT INTO log_entries (id, workspace_id, at, direction, status, http_status,
+                                      duration_ms, integration_kind, integration_name, attempts)
+             VALUES ('log1', 'ws1', 1000, 'in', 'success', 200, 5, 'inbound_url', 'u', 1)",
+        ] {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap();
+
+        let count = |sql: &'static str| {
+            let pool = store.writer.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        for (table, index) in [
+            ("grant_transactions", Some("grant_transactions_lookup")),
+            ("processed_events", Some("processed_events_transaction")),
+            ("log_buckets", None),
+            ("delivery_counts", None),
+            ("delivery_attempts", None),
+        ] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
+                .bind(table)
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+            if let Some(index) = index {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
+                        .bind(index)
+                        .fetch_one(&store.writer)
+                        .await
+                        .unwrap();
+                assert_eq!(n, 1, "{index}");
+            }
+        }
+        let kept = "SELECT (SELECT COUNT(*) FROM grant_transactions WHERE transaction_id = 'HP1')
+                         + (SELECT COUNT(*) FROM processed_events WHERE log_id = 'log1')
+                         + (SELECT COUNT(*) FROM delivery_attempts WHERE http_status = 500)";
+        assert_eq!(count(kept).await, 3);
+        let bucket = "SELECT total FROM log_buckets WHERE workspace_id = 'ws1' AND bucket = 0";
+        let pending =
+            "SELECT n FROM delivery_counts WHERE workspace_id = 'ws1' AND status = 'pending'";
+        assert_eq!(count(bucket).await, 1);
+        assert_eq!(count(pending).await, 1);
+
+        // The triggers count into the rebuilt tables.
+        for statement in [
+            "INSERT INTO log_entries (id, workspace_id, at, direction, status, http_status,
+                                      duration_ms, integration_kind, integration_name, attempts)
+             VALUES ('log3', 'ws1', 2000, 'in', 'failure', 401, 1, 'inbound_url', 'u', 1)",
+            "UPDATE deliveries SET status = 'success' WHERE id = 'de1'",
+        ] {
+            sqlx::query(statement).execute(&store.writer).await.unwrap();
+        }
+        assert_eq!(count(bucket).await, 2);
+        assert_eq!(count(pending).await, 0);
+        let success =
+            "SELECT n FROM delivery_counts WHERE workspace_id = 'ws1' AND status = 'success'";
+        assert_eq!(count(success).await, 1);
+    }
 }
