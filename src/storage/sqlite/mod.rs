@@ -551,4 +551,72 @@ mod tests {
             "SELECT n FROM delivery_counts WHERE workspace_id = 'ws1' AND status = 'success'";
         assert_eq!(count(success).await, 1);
     }
+
+    /// Retention deletes old events, finished deliveries and log entries in
+    /// batches, holding the write lock. Each row deleted cascades to the
+    /// rows that reference it, which SQLite finds by scanning the child
+    /// table unless an index leads with the referencing columns: without
+    /// `deliveries (event_id)`, each event purged read every delivery (a
+    /// batch of 500 with 1,000,000 deliveries kept every writer waiting).
+    #[tokio::test]
+    async fn every_key_that_retention_cascades_through_is_indexed() {
+        let (_dir, store, _ws) = store_with_workspace().await;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        let mut checked = Vec::new();
+        for table in &tables {
+            let keys: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT id, \"table\", \"from\" FROM pragma_foreign_key_list($1) ORDER BY id, seq",
+            )
+            .bind(table)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+            let indexes: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_list($1)")
+                .bind(table)
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+            let mut leading = Vec::new();
+            for index in &indexes {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                        .bind(index)
+                        .fetch_all(&store.reader)
+                        .await
+                        .unwrap();
+                leading.push(columns);
+            }
+            for id in keys
+                .iter()
+                .map(|k| k.0)
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let parent = &keys.iter().find(|k| k.0 == id).unwrap().1;
+                if !["events", "deliveries", "log_entries"].contains(&parent.as_str()) {
+                    continue;
+                }
+                let columns: Vec<&String> =
+                    keys.iter().filter(|k| k.0 == id).map(|k| &k.2).collect();
+                let indexed = leading.iter().any(|index| {
+                    index.len() >= columns.len() && index.iter().zip(&columns).all(|(a, b)| a == *b)
+                });
+                assert!(indexed, "{table} ({columns:?}) -> {parent} has no index");
+                checked.push(format!("{table}.{}", columns[0]));
+            }
+        }
+        checked.sort();
+        assert_eq!(
+            checked,
+            [
+                "deliveries.event_id",
+                "delivery_attempts.delivery_id",
+                "log_details.log_id"
+            ]
+        );
+    }
 }
