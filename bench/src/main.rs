@@ -116,6 +116,16 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
     } = options;
     let log_entries = log_entries.unwrap_or(if quick { 2_000 } else { 1_000_000 });
     ensure!(log_entries > 0, "--log-entries: at least 1");
+    let swept = server::sweep_scratch(&std::env::temp_dir());
+    let dropped = match &database_url {
+        Some(admin) => drop_left_databases(admin).await?,
+        None => 0,
+    };
+    if swept + dropped > 0 {
+        progress(&format!(
+            "removed what stopped runs left: {swept} scratch directories, {dropped} databases"
+        ));
+    }
     let bin = match gancho {
         Some(b) => b,
         None => build_gancho()?,
@@ -280,6 +290,40 @@ impl Backend {
             (Self::Postgres(_), false) => 1000.0,
         }
     }
+}
+
+/// Drops the `gancho_bench_{pid}_…` databases of runs no longer running on
+/// this machine (the pid is this machine's: only on a server on loopback).
+async fn drop_left_databases(admin: &str) -> anyhow::Result<usize> {
+    let authority = admin.split_once("://").map_or(admin, |(_, rest)| rest);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if !["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|h| host.starts_with(h))
+    {
+        return Ok(0);
+    }
+    let pool = sqlx::PgPool::connect(admin).await?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'gancho\\_bench\\_%'",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let mut dropped = 0;
+    for name in names {
+        if server::left_by_a_finished_run(&name, "gancho_bench_", server::running) {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await?;
+            dropped += 1;
+        }
+    }
+    pool.close().await;
+    Ok(dropped)
 }
 
 /// A fresh database for one server: a file in `dir`, or a new PostgreSQL database.

@@ -43,6 +43,39 @@ impl ScratchDir {
     }
 }
 
+/// Whether `name` is one of this tool's scratch directories or databases
+/// (`{prefix}{pid}…`) left by a run that is no longer running: a run stopped
+/// with Ctrl-C, or one that failed part-way, never dropped its own.
+pub fn left_by_a_finished_run(name: &str, prefix: &str, running: impl Fn(u32) -> bool) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.split(['-', '_']).next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| pid != std::process::id() && !running(pid))
+}
+
+/// Whether process `pid` is running (Linux `/proc`, as the RSS figures).
+pub fn running(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the scratch directories under `base` that finished runs left
+/// (each can hold a database of a million deliveries); how many.
+pub fn sweep_scratch(base: &Path) -> usize {
+    if !Path::new("/proc/self").exists() {
+        return 0; // no way to tell a running run's from a finished one's
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            left_by_a_finished_run(&e.file_name().to_string_lossy(), "gancho-bench-", running)
+        })
+        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+        .count()
+}
+
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -326,5 +359,59 @@ impl Receiver {
             .iter()
             .filter_map(|(tx, at)| acked.get(tx).map(|a| at.saturating_duration_since(*a)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_scratch_of_runs_no_longer_running_is_swept() {
+        let base = std::env::temp_dir().join(format!("sweep-test-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        // A process that has exited: its pid names no running process.
+        let mut child = Command::new("true").spawn().unwrap();
+        let finished = child.id();
+        child.wait().unwrap();
+        let ours = base.join(format!("gancho-bench-{}-0", std::process::id()));
+        let left = base.join(format!("gancho-bench-{finished}-3"));
+        let other = base.join(format!("someone-else-{finished}"));
+        for dir in [&ours, &left, &other] {
+            std::fs::create_dir_all(dir.join("inside")).unwrap();
+        }
+
+        assert_eq!(sweep_scratch(&base), 1);
+
+        assert!(!left.exists());
+        assert!(ours.exists() && other.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn database_names_are_read_the_same_way() {
+        let dead = |_| false;
+        assert!(left_by_a_finished_run(
+            "gancho_bench_4242_99",
+            "gancho_bench_",
+            dead
+        ));
+        assert!(!left_by_a_finished_run(
+            "gancho_bench_4242_99",
+            "gancho_bench_",
+            |_| true
+        ));
+        assert!(!left_by_a_finished_run(
+            "gancho_tpl_4242",
+            "gancho_bench_",
+            dead
+        ));
+        assert!(!left_by_a_finished_run(
+            "gancho_bench_x_1",
+            "gancho_bench_",
+            dead
+        ));
+        let ours = format!("gancho_bench_{}_7", std::process::id());
+        assert!(!left_by_a_finished_run(&ours, "gancho_bench_", dead));
     }
 }
