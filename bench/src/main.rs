@@ -313,7 +313,7 @@ async fn drop_left_databases(admin: &str) -> anyhow::Result<usize> {
     .await?;
     let mut dropped = 0;
     for name in names {
-        if server::left_by_a_finished_run(&name, "gancho_bench_", server::running) {
+        if server::left_by_a_finished_run(&name, server::SCRATCH_DB, server::running) {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
             )))
@@ -340,9 +340,7 @@ impl Database {
                 admin: None,
             }),
             Backend::Postgres(admin) => {
-                let name = format!("gancho_bench_{}", std::process::id())
-                    + &format!("_{}", Instant::now().elapsed().as_nanos());
-                let name = name.replace('-', "_");
+                let name = server::scratch_name(server::SCRATCH_DB);
                 let mut conn = sqlx::PgPool::connect(admin).await?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&conn)

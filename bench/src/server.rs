@@ -25,15 +25,22 @@ pub const KIWIFY_TOKEN: &str = "bench-kiwify-token-0123";
 /// not reuse the dependencies already compiled for the tool.
 pub struct ScratchDir(PathBuf);
 
+/// The prefixes of this tool's scratch directories and databases.
+pub const SCRATCH_DIR: &str = "gancho-bench-";
+pub const SCRATCH_DB: &str = "gancho_bench_";
+
+/// A name unique to this run and call, `{prefix}{pid}{separator}{n}`: the
+/// pid tells [`left_by_a_finished_run`] whether the run is still going.
+pub fn scratch_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let separator = if prefix.ends_with('_') { '_' } else { '-' };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{}{separator}{n}", std::process::id())
+}
+
 impl ScratchDir {
     pub fn new() -> anyhow::Result<Self> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "gancho-bench-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
+        let path = std::env::temp_dir().join(scratch_name(SCRATCH_DIR));
         std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Self(path))
     }
@@ -54,24 +61,21 @@ pub fn left_by_a_finished_run(name: &str, prefix: &str, running: impl Fn(u32) ->
 }
 
 /// Whether process `pid` is running (Linux `/proc`, as the RSS figures).
+/// Without `/proc` there is no telling, and every run counts as running:
+/// nothing is swept.
 pub fn running(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Removes the scratch directories under `base` that finished runs left
 /// (each can hold a database of a million deliveries); how many.
 pub fn sweep_scratch(base: &Path) -> usize {
-    if !Path::new("/proc/self").exists() {
-        return 0; // no way to tell a running run's from a finished one's
-    }
     let Ok(entries) = std::fs::read_dir(base) else {
         return 0;
     };
     entries
         .flatten()
-        .filter(|e| {
-            left_by_a_finished_run(&e.file_name().to_string_lossy(), "gancho-bench-", running)
-        })
+        .filter(|e| left_by_a_finished_run(&e.file_name().to_string_lossy(), SCRATCH_DIR, running))
         .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
         .count()
 }
@@ -374,7 +378,7 @@ mod tests {
         let mut child = Command::new("true").spawn().unwrap();
         let finished = child.id();
         child.wait().unwrap();
-        let ours = base.join(format!("gancho-bench-{}-0", std::process::id()));
+        let ours = base.join(scratch_name(SCRATCH_DIR));
         let left = base.join(format!("gancho-bench-{finished}-3"));
         let other = base.join(format!("someone-else-{finished}"));
         for dir in [&ours, &left, &other] {
@@ -411,7 +415,8 @@ mod tests {
             "gancho_bench_",
             dead
         ));
-        let ours = format!("gancho_bench_{}_7", std::process::id());
-        assert!(!left_by_a_finished_run(&ours, "gancho_bench_", dead));
+        let ours = scratch_name(SCRATCH_DB);
+        assert!(ours.starts_with(&format!("gancho_bench_{}_", std::process::id())));
+        assert!(!left_by_a_finished_run(&ours, SCRATCH_DB, dead));
     }
 }
