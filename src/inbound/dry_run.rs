@@ -702,6 +702,11 @@ impl LedgerTx for DryRunTx<'_> {
         Ok(())
     }
 
+    /// The report lists every event, sent or not.
+    fn keeps_unsent_events(&self) -> bool {
+        true
+    }
+
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()> {
         self.deliveries.push(delivery.clone());
         Ok(())

@@ -186,8 +186,11 @@ pub struct Fanout<'a> {
     pub only: Option<&'a Endpoint>,
 }
 
-/// Writes the events and their deliveries in `tx`. Returns how many
-/// deliveries were queued (the caller wakes the worker after commit).
+/// Writes the events and their deliveries in `tx`: each event with one
+/// delivery per endpoint that takes it. An event no endpoint takes gets an
+/// id but is not written (see [`LedgerTx::keeps_unsent_events`]). Returns
+/// each event's id and its deliveries (the caller wakes the worker after
+/// commit if there are any).
 pub async fn enqueue(
     tx: &mut dyn LedgerTx,
     ws: &WorkspaceId,
@@ -206,6 +209,14 @@ pub async fn enqueue(
     let mut written = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let id = EventId::new();
+        let takers: Vec<&Endpoint> = endpoints
+            .iter()
+            .filter(|e| fanout.only.is_some() || matches(e, &draft))
+            .collect();
+        if takers.is_empty() && !tx.keeps_unsent_events() {
+            written.push((id, Vec::new()));
+            continue;
+        }
         let event = Event {
             id: id.clone(),
             workspace_id: ws.clone(),
@@ -216,10 +227,7 @@ pub async fn enqueue(
         };
         tx.insert_event(&event).await?;
         let mut deliveries = Vec::new();
-        for endpoint in endpoints
-            .iter()
-            .filter(|e| fanout.only.is_some() || matches(e, &draft))
-        {
+        for endpoint in takers {
             let delivery = Delivery {
                 id: DeliveryId::new(),
                 workspace_id: ws.clone(),

@@ -513,6 +513,13 @@ pub trait LedgerTx: Send {
     /// The workspace's enabled endpoints, to fan an event out to.
     async fn enabled_endpoints(&mut self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>>;
     async fn insert_event(&mut self, event: &Event) -> StoreResult<()>;
+    /// Whether an event no endpoint takes is written all the same. Only a
+    /// delivery (its worker, its log entry) reads an event back, so the
+    /// stores skip them (issue 9: four rows of every approval when no
+    /// endpoint is set); the dry run, which shows every event, keeps them.
+    fn keeps_unsent_events(&self) -> bool {
+        false
+    }
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

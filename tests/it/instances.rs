@@ -546,9 +546,21 @@ async fn a_replayed_webhook_id_is_a_duplicate_on_every_instance_and_a_stale_one_
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn two_sales_of_one_new_buyer_at_once_on_two_instances_make_one_student() {
     let admin = pg_required();
-    let pair = two_instances(&admin, &[]).await;
+    let pair = two_instances(&admin, &[("GANCHO_ALLOW_PRIVATE_TARGETS", "true")]).await;
     let client = crate::helpers::http();
     let path = setup(&client, &pair.addr_a, None).await;
+    // An endpoint that takes them, so the events counted below are stored
+    // (an event no endpoint takes is not).
+    let receiver = Receiver::spawn().await;
+    let endpoint = json!({"name": "r", "url": receiver.url, "event_types": ["student.created"]});
+    let created = client
+        .post(format!("http://{}/api/v1/endpoints", pair.addr_a))
+        .bearer_auth(TOKEN)
+        .json(&endpoint)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     let buyers = 300;
     let second_sale = |i: usize| {
         load("hotmart", "purchase_approved")

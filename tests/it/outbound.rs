@@ -696,6 +696,48 @@ async fn nothing_is_emitted_for_a_duplicate_or_an_ignored_call() {
     assert_eq!(receiver.received().len(), 3);
 }
 
+/// Only deliveries and their logs read an event back, so an event that no
+/// endpoint takes is not stored (issue 9: four of every approval's rows
+/// when no endpoint is set); the sale itself is applied all the same.
+#[tokio::test]
+async fn an_event_no_endpoint_takes_is_not_stored() {
+    let (app, path, product) = shop().await;
+    let sale = load("hotmart", "purchase_approved");
+    let (status, _) = app.post_fixture(&path, &sale).await;
+    assert_eq!(status, 200);
+    let email = sale.sale("hotmart").email.unwrap();
+    assert_eq!(app.access(&email).await, std::slice::from_ref(&product));
+    let rows = app.sql_rows("SELECT COUNT(*) AS n FROM events").await;
+    assert_eq!(rows[0].int("n"), 0, "no endpoint, no stored event");
+
+    let receiver = Receiver::spawn().await;
+    app.create_endpoint(&receiver.url, json!({"event_types": ["access.granted"]}))
+        .await;
+    let another = sale.edit(|v| {
+        v["data"]["purchase"]["transaction"] = json!("HP0000000000002");
+        v["data"]["buyer"]["email"] = json!("outra@example.com");
+    });
+    let (status, _) = app.post_fixture(&path, &another).await;
+    assert_eq!(status, 200);
+    let got = receiver.wait_for(1).await;
+    app.worker_passed().await;
+    assert_eq!(got[0].json()["type"], "access.granted");
+    let rows = app
+        .sql_rows(
+            "SELECT type, COUNT(*) AS n FROM events WHERE type <> 'webhook.test' GROUP BY type",
+        )
+        .await;
+    let types: Vec<String> = rows.iter().map(|r| r.str("type")).collect();
+    // (`worker_passed` sends a `webhook.test` to an endpoint of its own.)
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the event the endpoint takes is stored: {types:?}"
+    );
+    assert_eq!(rows[0].str("type"), "access.granted");
+    assert_eq!(rows[0].int("n"), 1);
+}
+
 #[tokio::test]
 async fn endpoint_input_is_validated() {
     let app = TestApp::spawn().await;
