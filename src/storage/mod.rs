@@ -563,6 +563,16 @@ pub trait SaleStore: Send + Sync {
     async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>>;
 }
 
+/// What a claim asks for: [`OutboundStore::claim_due_deliveries`]'s
+/// arguments, for [`OutboundStore::record_then_claim`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub limit: u32,
+    pub per_endpoint: u32,
+}
+
 /// A delivery claimed by a worker, with what it needs to send it.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -718,6 +728,20 @@ pub trait OutboundStore: Send + Sync {
         records: &[AttemptRecord],
         health: &[HealthUpdate],
     ) -> StoreResult<usize>;
+    /// [`Self::record_attempts`], then [`Self::claim_due_deliveries`] as
+    /// `claim` asks, so the leases the record lets go are claimed again at
+    /// once: the worker's round of one endpoint (its `max_in_flight`
+    /// deliveries sent, recorded, the next ones claimed) waits for one
+    /// commit instead of two. SQLite runs both in one unit of its group
+    /// commit; PostgreSQL one transaction after the other. Returns the
+    /// record's count of dropped attempts and the claim's deliveries; a
+    /// record that fails claims nothing.
+    async fn record_then_claim(
+        &self,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+        claim: ClaimRequest,
+    ) -> StoreResult<(usize, Vec<DueDelivery>)>;
     /// Moves a claimed delivery to a later time without counting an attempt
     /// (rate-limit pacing), releasing its lease; nothing when it is no
     /// longer held under `lease_token`.

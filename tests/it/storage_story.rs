@@ -582,6 +582,63 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         .unwrap());
     note!(s.get_event(&ws.id, &ids.event).await.unwrap());
 
+    // A record that lets its lease go (a failure retried at once), and the
+    // claim right after it, which takes the delivery again.
+    let mut enabled = s.get_endpoint(&ws.id, &ep.id).await.unwrap();
+    enabled.is_enabled = true;
+    enabled.disabled_reason = None;
+    enabled.health = Default::default();
+    s.update_endpoint(&enabled).await.unwrap();
+    // After the breaker's 30 s (opened above): half-open, one at a time.
+    let later = now + Duration::minutes(1);
+    s.requeue_delivery(&ws.id, &ids.delivery, later)
+        .await
+        .unwrap();
+    let claimed = s
+        .claim_due_deliveries(later, later + Duration::seconds(15), 10, 4)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "the requeued delivery is due");
+    let mut retried = claimed[0].delivery.clone();
+    retried.attempts += 1;
+    retried.status = DeliveryStatus::Pending;
+    retried.next_attempt_at = Some(later);
+    retried.lease_until = None;
+    retried.last_http_status = Some(503);
+    retried.updated_at = later;
+    // The delivery's one log entry follows its latest attempt.
+    let retry_log = out_log.clone();
+    let record = AttemptRecord {
+        attempt: Attempt {
+            number: retried.attempts,
+            at: later,
+            http_status: Some(503),
+            response_body: None,
+            duration_ms: 3,
+            error: Some("HTTP 503".into()),
+        },
+        delivery: retried,
+        log: retry_log,
+        disable_endpoint: None,
+    };
+    let claim = gancho::storage::ClaimRequest {
+        now: later,
+        lease_until: later + Duration::seconds(15),
+        limit: 10,
+        per_endpoint: 4,
+    };
+    let (stale, again) = s.record_then_claim(&[record], &[], claim).await.unwrap();
+    assert_eq!(stale, 0, "recorded under its claim's token");
+    assert_eq!(
+        again.len(),
+        1,
+        "the record let the lease go, the claim took it"
+    );
+    assert_eq!(again[0].delivery.id, ids.delivery);
+    assert!(again[0].delivery.lease_token > claimed[0].delivery.lease_token);
+    note!(again[0].delivery.attempts);
+    note!(s.delivery_attempts(&ids.delivery).await.unwrap().len());
+
     // Retention, then deletes.
     note!(s.purge_logs(now + Duration::minutes(1), 10).await.unwrap());
     note!(s

@@ -123,6 +123,26 @@ async fn update_deliveries(
 }
 
 impl PgStore {
+    /// `OutboundStore::record_then_claim`: the record's transaction, then
+    /// the claim's (each takes the locks it needs of its own).
+    pub(super) async fn record_and_claim(
+        &self,
+        records: &[crate::storage::AttemptRecord],
+        health: &[crate::storage::HealthUpdate],
+        claim: crate::storage::ClaimRequest,
+    ) -> StoreResult<(usize, Vec<DueDelivery>)> {
+        let stale = self.record(records, health).await?;
+        let due = self
+            .claim_due(
+                claim.now,
+                claim.lease_until,
+                claim.limit,
+                claim.per_endpoint,
+            )
+            .await?;
+        Ok((stale, due))
+    }
+
     /// `OutboundStore::claim_due_deliveries`: one transaction that takes
     /// the claim's turn, leases the due deliveries and reads their events
     /// and endpoints.

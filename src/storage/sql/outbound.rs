@@ -289,6 +289,19 @@ macro_rules! implement {
                 self.record(records, health).await
             }
 
+            async fn record_then_claim(
+                &self,
+                records: &[$crate::storage::AttemptRecord],
+                health: &[$crate::storage::HealthUpdate],
+                claim: $crate::storage::ClaimRequest,
+            ) -> $crate::storage::StoreResult<(usize, Vec<$crate::storage::DueDelivery>)> {
+                let _changing = records
+                    .iter()
+                    .any(|r| r.disable_endpoint.is_some())
+                    .then(|| self.config.changing());
+                self.record_and_claim(records, health, claim).await
+            }
+
             async fn defer_delivery(
                 &self,
                 id: &$crate::ids::DeliveryId,

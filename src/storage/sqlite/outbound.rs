@@ -13,8 +13,8 @@ use super::{ms, writer, SqliteStore};
 use crate::storage::rows;
 use crate::storage::sql::outbound::{due_deliveries, ids_to_load};
 use crate::storage::{
-    AttemptRecord, DueDelivery, HealthUpdate, StoreResult, CLAIM_CANDIDATES, CLAIM_RANKED,
-    UPDATE_HEALTH,
+    AttemptRecord, ClaimRequest, DueDelivery, HealthUpdate, StoreResult, CLAIM_CANDIDATES,
+    CLAIM_RANKED, UPDATE_HEALTH,
 };
 
 /// The delivery claim as SQLite runs it (see `CLAIM_RANKED`).
@@ -64,33 +64,17 @@ impl SqliteStore {
         per_endpoint: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         let mut unit = self.group.begin().await?;
-        let conn = unit.conn()?;
-        let deliveries = writer::query(
-            conn,
-            claim_sql(),
-            &[
-                &ms(lease_until),
-                &ms(now),
-                &i64::from(limit),
-                &i64::from(per_endpoint),
-            ],
-            |r| rows::delivery(r),
-        )?;
-        let (event_ids, endpoint_ids) = ids_to_load(&deliveries);
-        let events = by_id(
-            conn,
-            "SELECT * FROM events WHERE id = $1",
-            &event_ids,
-            |r| rows::event(r),
-        )?;
-        let endpoints = by_id(
-            conn,
-            "SELECT * FROM endpoints WHERE id = $1",
-            &endpoint_ids,
-            |r| rows::endpoint(r),
+        let due = claim_in(
+            unit.conn()?,
+            ClaimRequest {
+                now,
+                lease_until,
+                limit,
+                per_endpoint,
+            },
         )?;
         unit.commit().await?;
-        Ok(due_deliveries(deliveries, &events, &endpoints))
+        Ok(due)
     }
 
     /// `OutboundStore::record_attempts`: one unit; a record whose delivery
@@ -101,29 +85,86 @@ impl SqliteStore {
         health: &[HealthUpdate],
     ) -> StoreResult<usize> {
         let mut unit = self.group.begin().await?;
-        let conn = unit.conn()?;
-        let mut stale = 0;
-        for r in records {
-            if !record_one(conn, r)? {
-                stale += 1;
-            }
-        }
-        for h in health {
-            writer::execute(
-                conn,
-                UPDATE_HEALTH,
-                &[
-                    &h.endpoint_id.as_str(),
-                    &h.is_reset,
-                    &i64::from(h.failures),
-                    &i64::from(h.threshold),
-                    &ms(h.open_until),
-                ],
-            )?;
-        }
+        let stale = record_in(unit.conn()?, records, health)?;
         unit.commit().await?;
         Ok(stale)
     }
+
+    /// `OutboundStore::record_then_claim`: the record and the claim in one
+    /// unit, so the claim sees the leases the record let go, and both wait
+    /// for one commit.
+    pub(super) async fn record_and_claim(
+        &self,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+        claim: ClaimRequest,
+    ) -> StoreResult<(usize, Vec<DueDelivery>)> {
+        let mut unit = self.group.begin().await?;
+        let conn = unit.conn()?;
+        let stale = record_in(conn, records, health)?;
+        let due = claim_in(conn, claim)?;
+        unit.commit().await?;
+        Ok((stale, due))
+    }
+}
+
+/// Leases the due deliveries (`claim_sql`) and reads their events and
+/// endpoints, inside a unit.
+fn claim_in(conn: &Connection, claim: ClaimRequest) -> StoreResult<Vec<DueDelivery>> {
+    let deliveries = writer::query(
+        conn,
+        claim_sql(),
+        &[
+            &ms(claim.lease_until),
+            &ms(claim.now),
+            &i64::from(claim.limit),
+            &i64::from(claim.per_endpoint),
+        ],
+        |r| rows::delivery(r),
+    )?;
+    let (event_ids, endpoint_ids) = ids_to_load(&deliveries);
+    let events = by_id(
+        conn,
+        "SELECT * FROM events WHERE id = $1",
+        &event_ids,
+        |r| rows::event(r),
+    )?;
+    let endpoints = by_id(
+        conn,
+        "SELECT * FROM endpoints WHERE id = $1",
+        &endpoint_ids,
+        |r| rows::endpoint(r),
+    )?;
+    Ok(due_deliveries(deliveries, &events, &endpoints))
+}
+
+/// Records a batch of attempts and the endpoints' health, inside a unit;
+/// how many attempts were stale.
+fn record_in(
+    conn: &Connection,
+    records: &[AttemptRecord],
+    health: &[HealthUpdate],
+) -> StoreResult<usize> {
+    let mut stale = 0;
+    for r in records {
+        if !record_one(conn, r)? {
+            stale += 1;
+        }
+    }
+    for h in health {
+        writer::execute(
+            conn,
+            UPDATE_HEALTH,
+            &[
+                &h.endpoint_id.as_str(),
+                &h.is_reset,
+                &i64::from(h.failures),
+                &i64::from(h.threshold),
+                &ms(h.open_until),
+            ],
+        )?;
+    }
+    Ok(stale)
 }
 
 /// The rows `sql` (`... WHERE id = $1`) reads for each of `ids`, in order;
