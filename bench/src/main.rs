@@ -99,8 +99,26 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
         Cmd::BaselineServer => server::run_baseline().await,
-        Cmd::All(options) => bench(options, Scope::All).await,
-        Cmd::Logs(options) => bench(options, Scope::Logs).await,
+        Cmd::All(options) => stoppable(bench(options, Scope::All)).await,
+        Cmd::Logs(options) => stoppable(bench(options, Scope::Logs)).await,
+    }
+}
+
+/// Runs `work` until it ends or the tool is told to stop (Ctrl-C, or
+/// SIGTERM as `kill` and `timeout` send). Stopping drops `work`, and with
+/// it every server it started (a [`Process`] kills its child) and scratch
+/// directory it made: killed outright, the tool left its servers serving,
+/// loading the machine under every later run. A stopped run's databases
+/// are removed by the next run (`drop_left_databases`).
+async fn stoppable(
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => bail!("stopped (Ctrl-C); its servers are stopped"),
+        _ = terminate.recv() => bail!("stopped (SIGTERM); its servers are stopped"),
     }
 }
 
