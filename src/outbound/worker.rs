@@ -139,7 +139,7 @@ async fn claim(
 ) -> StoreResult<Option<Vec<DueDelivery>>> {
     let due = ctx
         .store
-        .claim_due_deliveries(now, now + ctx.lease(), limit, ctx.per_endpoint)
+        .claim_due_deliveries(claim_request(ctx, now, limit))
         .await?;
     paced(ctx, due, now).await
 }
@@ -161,7 +161,7 @@ async fn paced(
     Ok(Some(send))
 }
 
-/// A claim of up to `limit` deliveries, made right after a record.
+/// A claim of up to `limit` deliveries due at `now`, leased for a send.
 fn claim_request(ctx: &WorkerContext, now: DateTime<Utc>, limit: u32) -> ClaimRequest {
     ClaimRequest {
         now,
@@ -637,15 +637,17 @@ pub async fn run(
                 let now = clock.now();
                 release(&mut in_flight, &ctx, &mut held, &mut reclaimed, recorded, now);
                 match (joined, record_claims.take()) {
+                    // The record claimed after it, in its unit. A wake
+                    // meanwhile still counts: its deliveries may have
+                    // committed after the claim ran.
                     (Ok(Some(send)), Some(limit)) => {
-                        // A wake meanwhile still counts: its deliveries
-                        // may have committed after the claim ran.
                         may_find_work |= send.len() >= limit as usize;
                         take_claimed(&mut in_flight, &ctx, &mut held, &mut reclaimed, send, now);
                     }
-                    // It claimed nothing, or nothing was due: the leases it
-                    // let go may be claimed.
+                    // Its claim found nothing due, or the record failed and
+                    // let no lease go: nothing new to look for.
                     (Ok(None), Some(_)) => {}
+                    // It did not claim: the leases it let go may be claimed.
                     _ => may_find_work = true,
                 }
             }

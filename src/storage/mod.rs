@@ -563,8 +563,10 @@ pub trait SaleStore: Send + Sync {
     async fn enabled_endpoints(&self, ws: &WorkspaceId) -> StoreResult<Vec<Endpoint>>;
 }
 
-/// What a claim asks for: [`OutboundStore::claim_due_deliveries`]'s
-/// arguments, for [`OutboundStore::record_then_claim`].
+/// What a claim asks for ([`OutboundStore::claim_due_deliveries`],
+/// [`OutboundStore::record_then_claim`]): up to `limit` deliveries due at
+/// `now`, leased until `lease_until`, at most `per_endpoint` leased to an
+/// endpoint that sets no `max_in_flight` of its own.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest {
     pub now: DateTime<Utc>,
@@ -711,13 +713,7 @@ pub trait OutboundStore: Send + Sync {
     /// leases, and one while its breaker is half-open. Fair across
     /// endpoints: each endpoint's oldest due delivery comes before anyone's
     /// second (round-robin), then oldest due first.
-    async fn claim_due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-        per_endpoint: u32,
-    ) -> StoreResult<Vec<DueDelivery>>;
+    async fn claim_due_deliveries(&self, claim: ClaimRequest) -> StoreResult<Vec<DueDelivery>>;
     /// Writes the outcomes of a batch of attempts, and what they say about
     /// their endpoints' health, in one transaction. An attempt whose
     /// delivery no longer has the lease token it was claimed with (claimed

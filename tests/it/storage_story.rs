@@ -488,16 +488,9 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
 
     // Outbound: claim, record, defer, requeue.
     note!(s.queue_counts(&ws.id, now).await.unwrap());
-    let claimed = s
-        .claim_due_deliveries(now, now + Duration::seconds(15), 10, 4)
-        .await
-        .unwrap();
+    let claimed = s.claim_due_deliveries(claim_at(now)).await.unwrap();
     note!(claimed.len());
-    note!(s
-        .claim_due_deliveries(now, now + Duration::seconds(15), 10, 4)
-        .await
-        .unwrap()
-        .len());
+    note!(s.claim_due_deliveries(claim_at(now)).await.unwrap().len());
     note!(s.queue_counts(&ws.id, now).await.unwrap());
     let mut done = claimed[0].delivery.clone();
     done.attempts = 1;
@@ -594,10 +587,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
     s.requeue_delivery(&ws.id, &ids.delivery, later)
         .await
         .unwrap();
-    let claimed = s
-        .claim_due_deliveries(later, later + Duration::seconds(15), 10, 4)
-        .await
-        .unwrap();
+    let claimed = s.claim_due_deliveries(claim_at(later)).await.unwrap();
     assert_eq!(claimed.len(), 1, "the requeued delivery is due");
     let mut retried = claimed[0].delivery.clone();
     retried.attempts += 1;
@@ -621,13 +611,10 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         log: retry_log,
         disable_endpoint: None,
     };
-    let claim = gancho::storage::ClaimRequest {
-        now: later,
-        lease_until: later + Duration::seconds(15),
-        limit: 10,
-        per_endpoint: 4,
-    };
-    let (stale, again) = s.record_then_claim(&[record], &[], claim).await.unwrap();
+    let (stale, again) = s
+        .record_then_claim(&[record], &[], claim_at(later))
+        .await
+        .unwrap();
     assert_eq!(stale, 0, "recorded under its claim's token");
     assert_eq!(
         again.len(),
@@ -670,6 +657,17 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
     s.delete_endpoint(&ws.id, &ep.id).await.unwrap();
     note!(s.list_endpoints(&ws.id, &page(10)).await.unwrap().len());
     t
+}
+
+/// The story's claims: up to 10 deliveries due at `now`, leased for 15 s,
+/// 4 at most to an endpoint.
+fn claim_at(now: DateTime<Utc>) -> gancho::storage::ClaimRequest {
+    gancho::storage::ClaimRequest {
+        now,
+        lease_until: now + Duration::seconds(15),
+        limit: 10,
+        per_endpoint: 4,
+    }
 }
 
 fn ids() -> Ids {

@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::pending::{bind_log_columns, col};
@@ -19,8 +18,8 @@ use crate::model::LogEntry;
 use crate::storage::rows;
 use crate::storage::sql::outbound::{due_deliveries, ids_to_load};
 use crate::storage::{
-    held_records, AttemptRecord, DueDelivery, HealthUpdate, StoreResult, CLAIM_CANDIDATES,
-    CLAIM_RANKED, UPDATE_HEALTH,
+    held_records, AttemptRecord, ClaimRequest, DueDelivery, HealthUpdate, StoreResult,
+    CLAIM_CANDIDATES, CLAIM_RANKED, UPDATE_HEALTH,
 };
 
 /// The delivery claim as PostgreSQL runs it (see `CLAIM_RANKED`); public
@@ -127,39 +126,25 @@ impl PgStore {
     /// the claim's (each takes the locks it needs of its own).
     pub(super) async fn record_and_claim(
         &self,
-        records: &[crate::storage::AttemptRecord],
-        health: &[crate::storage::HealthUpdate],
-        claim: crate::storage::ClaimRequest,
+        records: &[AttemptRecord],
+        health: &[HealthUpdate],
+        claim: ClaimRequest,
     ) -> StoreResult<(usize, Vec<DueDelivery>)> {
         let stale = self.record(records, health).await?;
-        let due = self
-            .claim_due(
-                claim.now,
-                claim.lease_until,
-                claim.limit,
-                claim.per_endpoint,
-            )
-            .await?;
-        Ok((stale, due))
+        Ok((stale, self.claim_due(claim).await?))
     }
 
     /// `OutboundStore::claim_due_deliveries`: one transaction that takes
     /// the claim's turn, leases the due deliveries and reads their events
     /// and endpoints.
-    pub(super) async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-        per_endpoint: u32,
-    ) -> StoreResult<Vec<DueDelivery>> {
+    pub(super) async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<DueDelivery>> {
         let mut tx = self.write_tx().await?;
         claim_turn(&mut tx).await?;
         let leased = sqlx::query(claim_sql())
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .bind(i64::from(per_endpoint))
+            .bind(claim.lease_until)
+            .bind(claim.now)
+            .bind(i64::from(claim.limit))
+            .bind(i64::from(claim.per_endpoint))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -58,6 +58,19 @@ pub(in crate::storage) fn due_deliveries(
 /// (PostgreSQL's SQLSTATE 40P01 and 40001).
 pub(in crate::storage) const CONCURRENT_CONFLICT: &str = "conflict with a concurrent transaction";
 
+/// Held while recording attempts: when one of them disables its endpoint
+/// (it answered 410), the configuration cache is emptied once the record
+/// ends, as fan-out reads the enabled endpoints from it.
+pub(in crate::storage) fn disabling<'c>(
+    config: &'c crate::storage::config_cache::ConfigCache,
+    records: &[crate::storage::AttemptRecord],
+) -> Option<crate::storage::config_cache::Changing<'c>> {
+    records
+        .iter()
+        .any(|r| r.disable_endpoint.is_some())
+        .then(|| config.changing())
+}
+
 /// Expands, in a backend's `mod.rs`, into `OutboundStore` for `$Store`.
 macro_rules! implement {
     ($Store:ident) => {
@@ -267,12 +280,9 @@ macro_rules! implement {
 
             async fn claim_due_deliveries(
                 &self,
-                now: chrono::DateTime<chrono::Utc>,
-                lease_until: chrono::DateTime<chrono::Utc>,
-                limit: u32,
-                per_endpoint: u32,
+                claim: $crate::storage::ClaimRequest,
             ) -> $crate::storage::StoreResult<Vec<$crate::storage::DueDelivery>> {
-                self.claim_due(now, lease_until, limit, per_endpoint).await
+                self.claim_due(claim).await
             }
 
             async fn record_attempts(
@@ -280,12 +290,7 @@ macro_rules! implement {
                 records: &[$crate::storage::AttemptRecord],
                 health: &[$crate::storage::HealthUpdate],
             ) -> $crate::storage::StoreResult<usize> {
-                // An endpoint that answered 410 is disabled: fan-out reads
-                // the enabled endpoints from the configuration cache.
-                let _changing = records
-                    .iter()
-                    .any(|r| r.disable_endpoint.is_some())
-                    .then(|| self.config.changing());
+                let _changing = $crate::storage::sql::outbound::disabling(&self.config, records);
                 self.record(records, health).await
             }
 
@@ -295,10 +300,7 @@ macro_rules! implement {
                 health: &[$crate::storage::HealthUpdate],
                 claim: $crate::storage::ClaimRequest,
             ) -> $crate::storage::StoreResult<(usize, Vec<$crate::storage::DueDelivery>)> {
-                let _changing = records
-                    .iter()
-                    .any(|r| r.disable_endpoint.is_some())
-                    .then(|| self.config.changing());
+                let _changing = $crate::storage::sql::outbound::disabling(&self.config, records);
                 self.record_and_claim(records, health, claim).await
             }
 

@@ -56,23 +56,9 @@ impl SqliteStore {
     /// `OutboundStore::claim_due_deliveries`: one unit that leases the due
     /// deliveries and reads their events and endpoints; answered once the
     /// group holding the leases has committed.
-    pub(super) async fn claim_due(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-        limit: u32,
-        per_endpoint: u32,
-    ) -> StoreResult<Vec<DueDelivery>> {
+    pub(super) async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<DueDelivery>> {
         let mut unit = self.group.begin().await?;
-        let due = claim_in(
-            unit.conn()?,
-            ClaimRequest {
-                now,
-                lease_until,
-                limit,
-                per_endpoint,
-            },
-        )?;
+        let due = claim_in(unit.conn()?, claim)?;
         unit.commit().await?;
         Ok(due)
     }
