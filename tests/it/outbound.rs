@@ -696,6 +696,35 @@ async fn nothing_is_emitted_for_a_duplicate_or_an_ignored_call() {
     assert_eq!(receiver.received().len(), 3);
 }
 
+/// An endpoint that takes one delivery at a time gets each of a sale's
+/// events: as a send is recorded, the same unit claims the next one
+/// (`OutboundStore::record_then_claim`), and the worker sends what that
+/// claim returns. The manual clock never lets a lease run out, so a claim
+/// the worker dropped would stall the rest for good.
+#[tokio::test]
+async fn one_delivery_at_a_time_each_record_claims_the_next() {
+    let (app, path, _) = shop().await;
+    let receiver = Receiver::spawn().await;
+    app.create_endpoint(&receiver.url, json!({"max_in_flight": 1}))
+        .await;
+
+    let (status, _) = app
+        .post_fixture(&path, &load("hotmart", "purchase_approved"))
+        .await;
+    assert_eq!(status, 200);
+
+    let got = receiver.wait_for(3).await;
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["access.granted", "purchase.approved", "student.created"]
+    );
+}
+
 /// Only deliveries and their logs read an event back, so an event that no
 /// endpoint takes is not stored (issue 9: four of every approval's rows
 /// when no endpoint is set); the sale itself is applied all the same.
