@@ -44,6 +44,10 @@ enum Cmd {
     /// copy` of 100,000 entries from SQLite to PostgreSQL and back (also
     /// part of `all`). Prints the table; writes it only with --out.
     Logs(Options),
+    /// Only the delivery drains of `all` (sales posted, their events sent
+    /// to 1 and to 10 endpoints), e.g. to compare two builds of gancho with
+    /// more runs than `all` takes. Prints the table; writes it only with --out.
+    Deliveries(Options),
     /// The parse-only baseline server (started by `all`).
     BaselineServer,
 }
@@ -75,6 +79,9 @@ struct Options {
     /// Log entries the Logs scenario seeds (default 1,000,000; 2,000 with --quick).
     #[arg(long)]
     log_entries: Option<u64>,
+    /// Sales each delivery drain posts (default 1,000; 100 with --quick).
+    #[arg(long)]
+    sales: Option<usize>,
 }
 
 /// Which scenarios a command runs.
@@ -82,6 +89,7 @@ struct Options {
 enum Scope {
     All,
     Logs,
+    Deliveries,
 }
 
 impl Scope {
@@ -89,6 +97,7 @@ impl Scope {
         match self {
             Self::All => "all",
             Self::Logs => "logs",
+            Self::Deliveries => "deliveries",
         }
     }
 }
@@ -101,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::BaselineServer => server::run_baseline().await,
         Cmd::All(options) => stoppable(bench(options, Scope::All)).await,
         Cmd::Logs(options) => stoppable(bench(options, Scope::Logs)).await,
+        Cmd::Deliveries(options) => stoppable(bench(options, Scope::Deliveries)).await,
     }
 }
 
@@ -131,6 +141,7 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
         out,
         no_sqlite,
         log_entries,
+        sales,
     } = options;
     let log_entries = log_entries.unwrap_or(if quick { 2_000 } else { 1_000_000 });
     ensure!(log_entries > 0, "--log-entries: at least 1");
@@ -148,7 +159,11 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
         Some(b) => b,
         None => build_gancho()?,
     };
-    let plan = Plan::new(quick, if quick { 1 } else { runs.max(1) }, log_entries);
+    let mut plan = Plan::new(quick, if quick { 1 } else { runs.max(1) }, log_entries);
+    if let Some(sales) = sales {
+        ensure!(sales > 0, "--sales: at least 1");
+        plan.backlog_sales = sales;
+    }
     let mut rows = Vec::new();
     if !no_sqlite {
         rows.extend(run_backend(&bin, &plan, Backend::Sqlite, scope).await?);
@@ -156,7 +171,7 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
     if let Some(admin) = database_url {
         let postgres = Backend::Postgres(admin);
         rows.extend(run_backend(&bin, &plan, postgres.clone(), scope).await?);
-        if !no_sqlite {
+        if !no_sqlite && scope != Scope::Deliveries {
             progress("copy: SQLite to PostgreSQL and back");
             rows.push(logs::copy(&bin, &plan, &Backend::Sqlite, &postgres).await?);
             rows.push(logs::copy(&bin, &plan, &postgres, &Backend::Sqlite).await?);
@@ -168,7 +183,7 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
         let out = match (out, scope) {
             (Some(out), _) => Some(out),
             (None, Scope::All) => Some(root().join("BENCHMARKS.md")),
-            (None, Scope::Logs) => None,
+            (None, Scope::Logs | Scope::Deliveries) => None,
         };
         if let Some(out) = out {
             write_results(&out, &table, scope.command())?;
@@ -177,12 +192,14 @@ async fn bench(options: Options, scope: Scope) -> anyhow::Result<()> {
     }
     // Each row's runs were checked: answers, ledger, deliveries and log pages.
     let checked: usize = rows.iter().map(|r| r.values.len().max(1)).sum();
-    if scope == Scope::All {
+    if scope != Scope::Logs {
         progress("bench: every request answered 200 (or, past capacity at a fixed rate, shed with 503), every acknowledged call in the ledger, every event delivered");
     }
-    progress(
-        "bench: every Logs query answered 200 with the entries and stats the seeded rows make",
-    );
+    if scope != Scope::Deliveries {
+        progress(
+            "bench: every Logs query answered 200 with the entries and stats the seeded rows make",
+        );
+    }
     progress(&format!("bench: {checked} passed, 0 failed"));
     Ok(())
 }
@@ -653,6 +670,9 @@ async fn run_backend(
         progress(&format!("{name}: logs"));
         return logs::run(bin, plan, &backend).await;
     }
+    if scope == Scope::Deliveries {
+        return drains(bin, plan, &backend).await;
+    }
     let mut inbound: HashMap<&str, Vec<Report>> = HashMap::new();
     let mut baseline = Vec::new();
     let mut rss = (Vec::new(), Vec::new());
@@ -810,6 +830,40 @@ async fn run_backend(
     });
     progress(&format!("{name}: logs"));
     rows.extend(logs::run(bin, plan, &backend).await?);
+    Ok(rows)
+}
+
+/// `gancho-bench deliveries`: the drains to 1 and to 10 endpoints, each
+/// `plan.runs` times.
+async fn drains(bin: &Path, plan: &Plan, backend: &Backend) -> anyhow::Result<Vec<Row>> {
+    let name = backend.name();
+    let mut rows = Vec::new();
+    for (endpoints, title) in [
+        (
+            1,
+            "Deliveries end to end (sales posted, 3 events each) to 1 endpoint",
+        ),
+        (10, "Deliveries end to end to 10 endpoints"),
+    ] {
+        let mut values = Vec::new();
+        for run in 0..plan.runs {
+            let rate = drain(plan, bin, backend, endpoints, 0).await?;
+            progress(&format!(
+                "{name}: run {} of {}: deliveries to {endpoints} endpoint(s): {rate:.0}/s",
+                run + 1,
+                plan.runs
+            ));
+            values.push(rate);
+        }
+        rows.push(Row {
+            scenario: title.into(),
+            backend: name,
+            unit: "deliveries/s",
+            values,
+            baseline: None,
+            latency: None,
+        });
+    }
     Ok(rows)
 }
 
