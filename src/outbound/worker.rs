@@ -3,8 +3,9 @@
 //! Standard Webhooks) in its own task, and records attempts as they finish,
 //! batched into one transaction, which also claims the next due deliveries
 //! (`OutboundStore::record_then_claim`: on SQLite one unit of the group
-//! commit, so an endpoint's round of sends waits for one commit, not two;
-//! +19 % to one endpoint, BENCHMARKS.md). No send waits for another, so a hung
+//! commit, answered before that group commits, so an endpoint's round of
+//! sends waits for no commit; BENCHMARKS.md). The worker's last record, as
+//! it stops, waits for its commit and so for all before it. No send waits for another, so a hung
 //! endpoint holds only its own slots (at most its `max_in_flight`), and a
 //! circuit breaker stops trying an endpoint that keeps timing out until a
 //! probe gets an answer. [`run_once`] does one claim → send → record pass
@@ -757,7 +758,10 @@ async fn record_finished(
             Err(e) => tracing::error!(error = %e, "a delivery task failed; its lease will expire"),
         }
     }
-    if done.is_empty() {
+    // The worker's last record (no claim) runs even with nothing to
+    // record: it waits for its commit, and so for the commits of the
+    // records answered before theirs (`record_then_claim` on SQLite).
+    if done.is_empty() && claim.is_some() {
         return None;
     }
     let claimed = finish(ctx, done, now, claim).await.unwrap_or_else(|e| {

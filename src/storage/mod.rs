@@ -729,7 +729,11 @@ pub trait OutboundStore: Send + Sync {
     /// once: the worker's round of one endpoint (its `max_in_flight`
     /// deliveries sent, recorded, the next ones claimed) waits for one
     /// commit instead of two. SQLite runs both in one unit of its group
-    /// commit; PostgreSQL one transaction after the other. Returns the
+    /// commit, and answers before that group commits: if it is lost (a
+    /// crash, a failed commit), the deliveries are sent again, as after a
+    /// crash between a send and its record. [`Self::record_attempts`]
+    /// waits for its commit, and so for every record before it.
+    /// PostgreSQL runs one transaction after the other. Returns the
     /// record's count of dropped attempts and the claim's deliveries; a
     /// record that fails claims nothing.
     async fn record_then_claim(

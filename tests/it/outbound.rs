@@ -696,6 +696,23 @@ async fn nothing_is_emitted_for_a_duplicate_or_an_ignored_call() {
     assert_eq!(receiver.received().len(), 3);
 }
 
+/// An approval whose three events go to one endpoint with `max_in_flight`
+/// 1 (sent one after the other), answered with `replies` (then 200s).
+async fn a_sale_sent_one_at_a_time(
+    replies: impl IntoIterator<Item = Reply>,
+) -> (TestApp, Receiver) {
+    let (app, path, _) = shop().await;
+    let receiver = Receiver::spawn().await;
+    receiver.reply(replies);
+    app.create_endpoint(&receiver.url, json!({"max_in_flight": 1}))
+        .await;
+    let (status, _) = app
+        .post_fixture(&path, &load("hotmart", "purchase_approved"))
+        .await;
+    assert_eq!(status, 200);
+    (app, receiver)
+}
+
 /// An endpoint that takes one delivery at a time gets each of a sale's
 /// events: as a send is recorded, the same unit claims the next one
 /// (`OutboundStore::record_then_claim`), and the worker sends what that
@@ -703,16 +720,7 @@ async fn nothing_is_emitted_for_a_duplicate_or_an_ignored_call() {
 /// the worker dropped would stall the rest for good.
 #[tokio::test]
 async fn one_delivery_at_a_time_each_record_claims_the_next() {
-    let (app, path, _) = shop().await;
-    let receiver = Receiver::spawn().await;
-    app.create_endpoint(&receiver.url, json!({"max_in_flight": 1}))
-        .await;
-
-    let (status, _) = app
-        .post_fixture(&path, &load("hotmart", "purchase_approved"))
-        .await;
-    assert_eq!(status, 200);
-
+    let (_app, receiver) = a_sale_sent_one_at_a_time([]).await;
     let got = receiver.wait_for(3).await;
     let mut types: Vec<String> = got
         .iter()
@@ -723,6 +731,34 @@ async fn one_delivery_at_a_time_each_record_claims_the_next() {
         types,
         ["access.granted", "purchase.approved", "student.created"]
     );
+}
+
+/// A server told to stop while a send is in flight finishes it and
+/// records it, with a last record that waits for its commit and so for the
+/// commits of the records answered before it (on SQLite a record that
+/// claims the next deliveries is answered before its group commits): read
+/// afresh, its database has every send recorded.
+#[tokio::test]
+async fn a_server_stopped_during_a_send_has_recorded_every_send() {
+    // The third send is the last, answered after the stop.
+    let (app, receiver) = a_sale_sent_one_at_a_time([
+        Reply::status(200),
+        Reply::status(200),
+        Reply::status(200).after(Duration::from_millis(300)),
+    ])
+    .await;
+    receiver.wait_for(3).await;
+    let (db, _kept) = app.stop_keeping_data().await;
+    let rows = crate::helpers::db::query(
+        &db,
+        "SELECT d.status, (SELECT COUNT(*) FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts FROM deliveries d",
+    )
+    .await;
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(row.str("status"), "success");
+        assert_eq!(row.int("attempts"), 1);
+    }
 }
 
 /// Only deliveries and their logs read an event back, so an event that no

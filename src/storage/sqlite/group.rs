@@ -264,7 +264,27 @@ impl Unit {
 
     /// Ends the unit and waits for the commit of its group: `Ok` only once
     /// the group's `COMMIT` succeeded.
-    pub(super) async fn commit(mut self) -> StoreResult<()> {
+    pub(super) async fn commit(self) -> StoreResult<()> {
+        let outcome = self.join()?;
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the shared transaction failed before it committed".into(),
+            ))
+        })
+    }
+
+    /// Ends the unit without waiting for its group's commit: `Ok` once its
+    /// writes are in the group, which commits (or fails) after. For the
+    /// delivery worker's records and claims only (`outbound.rs`), whose
+    /// loss in a crash or a failed commit costs a delivery sent again,
+    /// never a sale: see the module doc of `sqlite/outbound.rs`.
+    pub(super) fn commit_unawaited(self) -> StoreResult<()> {
+        self.join().map(drop)
+    }
+
+    /// Releases the unit's savepoint and joins it to the group's members;
+    /// the receiver hears the group's outcome.
+    fn join(mut self) -> StoreResult<oneshot::Receiver<StoreResult<()>>> {
         let Some(mut slot) = self.slot.take() else {
             return Err(StoreError::Corrupt("the unit of work has ended".into()));
         };
@@ -282,11 +302,7 @@ impl Unit {
         group.members.push(done);
         drop(slot);
         self.wake.notify_one();
-        outcome.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the shared transaction failed before it committed".into(),
-            ))
-        })
+        Ok(outcome)
     }
 }
 
@@ -465,52 +481,86 @@ mod tests {
         .unwrap();
     }
 
+    /// WAL syncs that wait until their test opens the gate of their file
+    /// (tests run in parallel, so each gate is keyed by its WAL's path).
+    #[derive(Default)]
+    struct Held {
+        open: std::collections::HashSet<PathBuf>,
+        entered: std::collections::HashMap<PathBuf, u64>,
+        synced: std::collections::HashMap<PathBuf, u64>,
+    }
+
+    static HELD: std::sync::LazyLock<std::sync::Mutex<Held>> =
+        std::sync::LazyLock::new(Default::default);
+    static OPENED: std::sync::Condvar = std::sync::Condvar::new();
+
+    fn held_sync(wal: &Path) -> std::io::Result<()> {
+        let mut held = HELD.lock().unwrap();
+        *held.entered.entry(wal.to_path_buf()).or_default() += 1;
+        while !held.open.contains(wal) {
+            held = OPENED.wait(held).unwrap();
+        }
+        drop(held);
+        writer::sync_wal(wal)?;
+        *HELD
+            .lock()
+            .unwrap()
+            .synced
+            .entry(wal.to_path_buf())
+            .or_default() += 1;
+        Ok(())
+    }
+
+    /// The gate of one file's WAL syncs: opened when dropped, however the
+    /// test ends, so a failed assertion fails the test instead of leaving
+    /// the committer's sync waiting.
+    struct Gate(PathBuf);
+
+    impl Gate {
+        fn of(dir: &tempfile::TempDir) -> Self {
+            Self(dir.path().join("g.db-wal"))
+        }
+
+        fn count(&self, of: fn(&Held) -> &std::collections::HashMap<PathBuf, u64>) -> u64 {
+            let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+            of(&held).get(&self.0).copied().unwrap_or(0)
+        }
+
+        fn entered(&self) -> u64 {
+            self.count(|h| &h.entered)
+        }
+
+        fn synced(&self) -> u64 {
+            self.count(|h| &h.synced)
+        }
+    }
+
+    impl Drop for Gate {
+        fn drop(&mut self) {
+            let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+            held.open.insert(self.0.clone());
+            OPENED.notify_all();
+        }
+    }
+
     /// The pipelined fsync: while a group's WAL sync runs, the next group's
     /// units run, and the first group's members are answered only once its
     /// sync has returned.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_unit_is_answered_after_its_wal_sync_and_the_next_runs_meanwhile() {
-        static GATE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-        static OPENED: std::sync::Condvar = std::sync::Condvar::new();
-        static SYNCS: AtomicU64 = AtomicU64::new(0);
-        static ENTERED: AtomicU64 = AtomicU64::new(0);
-        fn held_sync(wal: &Path) -> std::io::Result<()> {
-            ENTERED.fetch_add(1, Ordering::SeqCst);
-            let mut open = GATE.lock().unwrap();
-            while !*open {
-                open = OPENED.wait(open).unwrap();
-            }
-            drop(open);
-            writer::sync_wal(wal)?;
-            SYNCS.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-        /// Opens the gate however the test ends, so a failed assertion
-        /// fails the test instead of leaving the committer's sync waiting.
-        struct Opens;
-        impl Drop for Opens {
-            fn drop(&mut self) {
-                *GATE.lock().unwrap_or_else(|e| e.into_inner()) = true;
-                OPENED.notify_all();
-            }
-        }
-        let opens = Opens;
         let dir = tempfile::tempdir().unwrap();
+        let gate = Gate::of(&dir);
         let (group, _health) = group_on(&dir, held_sync).await;
         let mut first = group.begin().await.unwrap();
         write_probe(&mut first);
         let first = tokio::spawn(first.commit());
         for _ in 0..1000 {
-            if ENTERED.load(Ordering::SeqCst) > 0 {
+            if gate.entered() > 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(
-            ENTERED.load(Ordering::SeqCst),
-            1,
-            "the first group never synced"
-        );
+        assert_eq!(gate.entered(), 1, "the first group never synced");
         // The committer is now held in the first group's sync; a second
         // unit begins, writes and releases all the same.
         let mut second = tokio::time::timeout(Duration::from_secs(10), group.begin())
@@ -521,11 +571,39 @@ mod tests {
         let second = tokio::spawn(second.commit());
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!first.is_finished(), "answered before its WAL was synced");
-        assert_eq!(SYNCS.load(Ordering::SeqCst), 0);
-        drop(opens);
+        assert_eq!(gate.synced(), 0);
+        drop(Gate::of(&dir)); // opens it
         first.await.unwrap().unwrap();
         second.await.unwrap().unwrap();
-        assert_eq!(SYNCS.load(Ordering::SeqCst), 2, "one sync per group");
+        assert_eq!(gate.synced(), 2, "one sync per group");
+    }
+
+    /// A unit ended with `commit_unawaited` is answered while its group's
+    /// WAL sync is still held, and a later unit's `commit` answers only
+    /// once that earlier group is durable too: what the delivery worker's
+    /// last record relies on (see `sqlite/outbound.rs`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unawaited_unit_is_answered_before_its_sync_and_a_later_commit_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = Gate::of(&dir);
+        let (group, _health) = group_on(&dir, held_sync).await;
+        let mut first = group.begin().await.unwrap();
+        write_probe(&mut first);
+        first.commit_unawaited().unwrap();
+        assert_eq!(gate.synced(), 0);
+        let mut last = group.begin().await.unwrap();
+        write_probe(&mut last);
+        let last = tokio::spawn(last.commit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!last.is_finished(), "answered before its WAL was synced");
+        drop(Gate::of(&dir)); // opens it
+        last.await.unwrap().unwrap();
+        assert!(gate.synced() >= 1);
+        let other = Connection::open(dir.path().join("g.db")).unwrap();
+        let rows: i64 = other
+            .query_row("SELECT COUNT(*) FROM write_probe", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "the unawaited unit's write is not on disk");
     }
 
     /// Checkpoints (copying the WAL's pages into the database file) run in

@@ -6,6 +6,18 @@
 //! instead of taking the file for a transaction (and an fsync) of their
 //! own between two groups. A unit's statements are single-row and
 //! prepared once.
+//!
+//! The worker's record-then-claim is the one unit answered before its
+//! group commits (`Unit::commit_unawaited`): the deliveries it claims are
+//! sent at once instead of after the commit and the WAL's fsync, which
+//! were most of one endpoint's round of sends under load (issue 9). What
+//! that risks is what a crash between a send and its record already
+//! risks: if the group is lost (a crash, a failed commit), its records and
+//! leases are undone, and the deliveries they covered are claimed and
+//! sent again (at least once; receivers dedupe on `webhook-id`). No sale,
+//! event or delivery row is lost, as those are written by units that wait.
+//! `record_attempts`, the worker's last record before it stops, waits for
+//! its group's commit and so for every group before it.
 
 use rusqlite::Connection;
 
@@ -77,8 +89,9 @@ impl SqliteStore {
     }
 
     /// `OutboundStore::record_then_claim`: the record and the claim in one
-    /// unit, so the claim sees the leases the record let go, and both wait
-    /// for one commit.
+    /// unit, so the claim sees the leases the record let go. Answered once
+    /// the unit is in its group, not after the group's commit (see the
+    /// module doc), unless it disables an endpoint.
     pub(super) async fn record_and_claim(
         &self,
         records: &[AttemptRecord],
@@ -89,7 +102,13 @@ impl SqliteStore {
         let conn = unit.conn()?;
         let stale = record_in(conn, records, health)?;
         let due = claim_in(conn, claim)?;
-        unit.commit().await?;
+        if records.iter().any(|r| r.disable_endpoint.is_some()) {
+            // The configuration cache is emptied when this returns, and
+            // reloads from what is committed: the endpoint must be disabled there.
+            unit.commit().await?;
+        } else {
+            unit.commit_unawaited()?;
+        }
         Ok((stale, due))
     }
 }

@@ -132,6 +132,19 @@ impl TestApp {
         }
     }
 
+    /// Stops the server like [`Self::stop`], keeping its database to read
+    /// afresh (with `db::query` on the returned URL) while the guard lives.
+    pub async fn stop_keeping_data(mut self) -> (String, impl Drop) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+        let url = self.db_url.clone();
+        (url, self)
+    }
+
     /// Calls the API and asserts the status; returns the JSON body (or Null).
     pub async fn api(&self, method: Method, path: &str, body: Option<Value>, expect: u16) -> Value {
         let mut req = self
