@@ -781,13 +781,7 @@ async fn run_backend(
         baseline: None,
         latency: Some(median_latency(fixed)),
     });
-    for (key, title) in [
-        (
-            "1",
-            "Deliveries end to end (sales posted, 3 events each) to 1 endpoint",
-        ),
-        ("10", "Deliveries end to end to 10 endpoints"),
-    ] {
+    for (key, title) in DRAINS {
         rows.push(Row {
             scenario: title.into(),
             backend: name,
@@ -833,18 +827,23 @@ async fn run_backend(
     Ok(rows)
 }
 
+/// The drains' rows: how many endpoints (the key of their figures in
+/// `run_backend`), and the row's title.
+const DRAINS: [(&str, &str); 2] = [
+    (
+        "1",
+        "Deliveries end to end (sales posted, 3 events each) to 1 endpoint",
+    ),
+    ("10", "Deliveries end to end to 10 endpoints"),
+];
+
 /// `gancho-bench deliveries`: the drains to 1 and to 10 endpoints, each
 /// `plan.runs` times.
 async fn drains(bin: &Path, plan: &Plan, backend: &Backend) -> anyhow::Result<Vec<Row>> {
     let name = backend.name();
     let mut rows = Vec::new();
-    for (endpoints, title) in [
-        (
-            1,
-            "Deliveries end to end (sales posted, 3 events each) to 1 endpoint",
-        ),
-        (10, "Deliveries end to end to 10 endpoints"),
-    ] {
+    for (key, title) in DRAINS {
+        let endpoints: usize = key.parse()?;
         let mut values = Vec::new();
         for run in 0..plan.runs {
             let rate = drain(plan, bin, backend, endpoints, 0).await?;

@@ -608,13 +608,13 @@ pub async fn run(
             + reclaimed.len()
             + being_recorded.len()
             + record_claims.map_or(0, |n| n as usize);
-        let room = (BATCH as usize).saturating_sub(holding);
-        if may_find_work && (room >= half || (in_flight.is_empty() && room > 0)) {
+        let take = worth_claiming(holding, in_flight.is_empty());
+        if let Some(room) = take.filter(|_| may_find_work) {
             let now = clock.now();
             may_find_work = false;
-            match claim(&ctx, now, room as u32).await {
+            match claim(&ctx, now, room).await {
                 Ok(Some(send)) => {
-                    may_find_work = send.len() >= room;
+                    may_find_work = send.len() >= room as usize;
                     take_claimed(&mut in_flight, &ctx, &mut held, &mut reclaimed, send, now);
                 }
                 Ok(None) => {}
@@ -668,9 +668,7 @@ pub async fn run(
                 .collect();
             // The record claims what the worker will have room for once it
             // lets these go (the claim above's rule), in the same unit.
-            let room = (BATCH as usize).saturating_sub(in_flight.len() + reclaimed.len());
-            record_claims =
-                (room >= half || (in_flight.is_empty() && room > 0)).then_some(room as u32);
+            record_claims = worth_claiming(in_flight.len() + reclaimed.len(), in_flight.is_empty());
             let (ctx, now, claims) = (Arc::clone(&ctx), clock.now(), record_claims);
             recording.spawn(async move { record_finished(&ctx, batch, now, claims).await });
         }
@@ -680,6 +678,14 @@ pub async fn run(
         finished.push(one);
     }
     record_finished(&ctx, finished, clock.now(), None).await;
+}
+
+/// How many deliveries a claim takes while the worker holds `holding`:
+/// none until half the batch is free (each claim is a transaction), unless
+/// nothing is in flight, when any room is worth a claim.
+fn worth_claiming(holding: usize, nothing_in_flight: bool) -> Option<u32> {
+    let room = (BATCH as usize).saturating_sub(holding);
+    (room >= BATCH as usize / 2 || (nothing_in_flight && room > 0)).then_some(room as u32)
 }
 
 /// Sends what a claim returned, except a delivery this worker still holds

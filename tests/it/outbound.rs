@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::fixture::{load, signature_matches};
-use crate::helpers::receiver::{Receiver, Reply};
+use crate::helpers::receiver::{sorted_types, Receiver, Reply};
 use crate::helpers::{ClockExt, TestApp};
 
 const HOTTOK: &str = "test-hottok-Xk3p9QmZ2v8T";
@@ -50,14 +50,8 @@ async fn a_sale_is_delivered_signed_and_verifiable_from_the_spec() {
         .await;
     let got = receiver.wait_for(3).await;
 
-    let types: Vec<String> = got
-        .iter()
-        .map(|r| r.json()["type"].as_str().unwrap().to_string())
-        .collect();
-    let mut sorted = types.clone();
-    sorted.sort();
     assert_eq!(
-        sorted,
+        sorted_types(&got),
         vec!["access.granted", "purchase.approved", "student.created"]
     );
     for r in &got {
@@ -137,10 +131,7 @@ async fn events_fan_out_by_type_and_product_and_carry_custom_headers() {
         "purchase.approved, student.created, access.granted, purchase.refunded, access.revoked"
     );
     assert_eq!(all.received().len(), 5);
-    let access_types: Vec<String> = access
-        .iter()
-        .map(|r| r.json()["type"].as_str().unwrap().to_string())
-        .collect();
+    let access_types = sorted_types(&access);
     assert!(
         access_types.contains(&"access.granted".to_string())
             && access_types.contains(&"access.revoked".to_string())
@@ -587,13 +578,8 @@ async fn student_events_come_from_the_api() {
     .await;
 
     let got = receiver.wait_for(6).await;
-    let mut types: Vec<String> = got
-        .iter()
-        .map(|r| r.json()["type"].as_str().unwrap().to_string())
-        .collect();
-    types.sort();
     assert_eq!(
-        types,
+        sorted_types(&got),
         vec![
             "student.canceled",
             "student.created",
@@ -722,13 +708,8 @@ async fn a_sale_sent_one_at_a_time(
 async fn one_delivery_at_a_time_each_record_claims_the_next() {
     let (_app, receiver) = a_sale_sent_one_at_a_time([]).await;
     let got = receiver.wait_for(3).await;
-    let mut types: Vec<String> = got
-        .iter()
-        .map(|r| r.json()["type"].as_str().unwrap().to_string())
-        .collect();
-    types.sort();
     assert_eq!(
-        types,
+        sorted_types(&got),
         ["access.granted", "purchase.approved", "student.created"]
     );
 }

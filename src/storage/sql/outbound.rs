@@ -65,10 +65,12 @@ pub(in crate::storage) fn disabling<'c>(
     config: &'c crate::storage::config_cache::ConfigCache,
     records: &[crate::storage::AttemptRecord],
 ) -> Option<crate::storage::config_cache::Changing<'c>> {
-    records
-        .iter()
-        .any(|r| r.disable_endpoint.is_some())
-        .then(|| config.changing())
+    disables_an_endpoint(records).then(|| config.changing())
+}
+
+/// Whether one of `records` disables its endpoint (it answered 410).
+pub(in crate::storage) fn disables_an_endpoint(records: &[crate::storage::AttemptRecord]) -> bool {
+    records.iter().any(|r| r.disable_endpoint.is_some())
 }
 
 /// Expands, in a backend's `mod.rs`, into `OutboundStore` for `$Store`.

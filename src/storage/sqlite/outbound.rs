@@ -23,7 +23,7 @@ use rusqlite::Connection;
 
 use super::{ms, writer, SqliteStore};
 use crate::storage::rows;
-use crate::storage::sql::outbound::{due_deliveries, ids_to_load};
+use crate::storage::sql::outbound::{disables_an_endpoint, due_deliveries, ids_to_load};
 use crate::storage::{
     AttemptRecord, ClaimRequest, DueDelivery, HealthUpdate, StoreResult, CLAIM_CANDIDATES,
     CLAIM_RANKED, UPDATE_HEALTH,
@@ -102,7 +102,7 @@ impl SqliteStore {
         let conn = unit.conn()?;
         let stale = record_in(conn, records, health)?;
         let due = claim_in(conn, claim)?;
-        if records.iter().any(|r| r.disable_endpoint.is_some()) {
+        if disables_an_endpoint(records) {
             // The configuration cache is emptied when this returns, and
             // reloads from what is committed: the endpoint must be disabled there.
             unit.commit().await?;

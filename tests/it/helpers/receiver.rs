@@ -29,6 +29,11 @@ impl Received {
         serde_json::from_slice(&self.body).unwrap()
     }
 
+    /// The event's `type`.
+    pub fn event_type(&self) -> String {
+        self.json()["type"].as_str().unwrap_or_default().to_string()
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
@@ -171,4 +176,11 @@ impl Receiver {
             .filter(|r| r.json()["type"] == event_type)
             .collect()
     }
+}
+
+/// The event types of `got`, sorted (arrival order is not the contract).
+pub fn sorted_types(got: &[Received]) -> Vec<String> {
+    let mut types: Vec<String> = got.iter().map(Received::event_type).collect();
+    types.sort();
+    types
 }
