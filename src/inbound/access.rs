@@ -81,8 +81,19 @@ pub enum Effect {
 pub struct Applied {
     pub student_id: Option<StudentId>,
     pub effects: Vec<Effect>,
-    /// Outbound events the changes cause, in order.
+    /// Outbound events the changes cause, in order (none when no endpoint
+    /// would take them: see [`apply`]).
     pub events: Vec<EventDraft>,
+    drafts_events: bool,
+}
+
+impl Applied {
+    /// Keeps an event the changes cause, unless no endpoint would take it.
+    fn draft(&mut self, draft: EventDraft) {
+        if self.drafts_events {
+            self.events.push(draft);
+        }
+    }
 }
 
 /// The products a grant covers now (a category's current products).
@@ -169,7 +180,10 @@ pub fn grants_access(status: CanonicalStatus) -> bool {
 
 /// Applies one normalized event to the ledger. The caller has already
 /// claimed the event (so this runs once per `(gateway, transaction, status)`)
-/// and checked that granting events have an e-mail and targets.
+/// and checked that granting events have an e-mail and targets. Without
+/// `drafts_events` (no endpoint would take an event, and none is kept
+/// unsent) the changes draft no outbound event: building their JSON was
+/// a cost of every approval while it holds the SQLite writer (issue 9).
 pub async fn apply(
     tx: &mut dyn LedgerTx,
     ws: &WorkspaceId,
@@ -177,8 +191,12 @@ pub async fn apply(
     email: Option<&Email>,
     targets: &Targets,
     now: DateTime<Utc>,
+    drafts_events: bool,
 ) -> StoreResult<Applied> {
-    let mut applied = Applied::default();
+    let mut applied = Applied {
+        drafts_events,
+        ..Applied::default()
+    };
     if grants_access(event.status) {
         if let Some(email) = email {
             let student = upsert_student(tx, ws, event, email, now, &mut applied).await?;
@@ -236,11 +254,10 @@ async fn upsert_student(
         }
         return Ok(student);
     }
-    applied.events.push(student_event(
-        "student.created",
-        &student,
-        serde_json::json!({}),
-    ));
+    if applied.drafts_events {
+        let draft = student_event("student.created", &student, serde_json::json!({}));
+        applied.events.push(draft);
+    }
     applied.effects.push(Effect::StudentCreated {
         student_id: student.id.clone(),
         email: student.email.clone(),
@@ -319,10 +336,11 @@ async fn grant(
             revoke_reason: None,
         };
         tx.insert_grant(&g).await?;
-        let products = grant_products(tx, &g).await?;
-        applied
-            .events
-            .push(access_event("access.granted", student, &g, products));
+        if applied.drafts_events {
+            let products = grant_products(tx, &g).await?;
+            let draft = access_event("access.granted", student, &g, products);
+            applied.events.push(draft);
+        }
         let (product_id, category_id) = match target {
             GrantTarget::Product(p) => (Some(p), None),
             GrantTarget::Category(c) => (None, Some(c)),
@@ -360,13 +378,15 @@ async fn extend(
     if expires_at != existing.expires_at {
         tx.set_grant_expiry(&existing.id, expires_at).await?;
     }
-    let mut extended = existing.clone();
-    extended.expires_at = expires_at;
-    let products = grant_products(tx, &extended).await?;
-    let mut draft = access_event("access.extended", student, &extended, products);
-    draft.data["previous_expires_at"] = serde_json::json!(existing.expires_at);
-    draft.data["transaction_id"] = serde_json::json!(transaction_id);
-    applied.events.push(draft);
+    if applied.drafts_events {
+        let mut extended = existing.clone();
+        extended.expires_at = expires_at;
+        let products = grant_products(tx, &extended).await?;
+        let mut draft = access_event("access.extended", student, &extended, products);
+        draft.data["previous_expires_at"] = serde_json::json!(existing.expires_at);
+        draft.data["transaction_id"] = serde_json::json!(transaction_id);
+        applied.events.push(draft);
+    }
     applied.effects.push(Effect::Extended {
         grant_id: existing.id.clone(),
         previous_expires_at: existing.expires_at,
@@ -391,7 +411,7 @@ async fn revoke_transaction(
         .await?
     {
         if let Some(draft) = revoke(tx, &g, now, reason, "access.revoked").await? {
-            applied.events.push(draft);
+            applied.draft(draft);
             applied.effects.push(Effect::Revoked {
                 grant_id: g.id,
                 reason: reason.to_string(),
@@ -429,7 +449,7 @@ async fn end_subscription(
             None => {
                 let reason = "subscription_canceled";
                 if let Some(draft) = revoke(tx, &g, now, reason, "access.revoked").await? {
-                    applied.events.push(draft);
+                    applied.draft(draft);
                     applied.effects.push(Effect::Revoked {
                         grant_id: g.id,
                         reason: reason.into(),

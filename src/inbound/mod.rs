@@ -28,7 +28,7 @@ use crate::keys::{self, Sealer};
 use crate::model::{
     Direction, GatewayKind, InboundUrl, Integration, LogEntry, LogStatus, Workspace,
 };
-use crate::outbound::event::{enqueue, purchase_event, Fanout};
+use crate::outbound::event::{enqueue_to, fanout_endpoints, purchase_event, Fanout};
 use crate::outbound::Outbox;
 use crate::redact::Redactor;
 use crate::storage::{LedgerTx, ProcessedEvent, Store, StoreError, StoreResult};
@@ -834,7 +834,9 @@ fn processed_event(
 /// real call and the dry run share this (the dry run's `tx` writes
 /// nothing). `None`: the event was processed before, nothing was applied.
 /// The [`Applied`] events are the ones enqueued after the purchase event;
-/// the count beside it is of the deliveries queued for them all.
+/// the count beside it is of the deliveries queued for them all. With no
+/// endpoint to take them (and a `tx` that keeps no unsent event), no event
+/// is drafted at all.
 async fn apply_in(
     tx: &mut dyn LedgerTx,
     claim: &ProcessedEvent,
@@ -855,7 +857,12 @@ async fn apply_in(
     if !tx.lock_and_claim(&keys, claim).await? {
         return Ok(None);
     }
-    let applied = access::apply(tx, ws, event, email, targets, fanout.now).await?;
+    let endpoints = fanout_endpoints(tx, ws, fanout).await?;
+    let drafts_events = !endpoints.is_empty() || tx.keeps_unsent_events();
+    let applied = access::apply(tx, ws, event, email, targets, fanout.now, drafts_events).await?;
+    if !drafts_events {
+        return Ok(Some((applied, 0)));
+    }
     let mut products = targets.products.clone();
     let members = tx.category_products(ws, &targets.categories).await?;
     products.extend(members.into_iter().map(|(_, p)| p));
@@ -863,7 +870,7 @@ async fn apply_in(
     products.dedup();
     let mut drafts = vec![purchase_event(event, applied.student_id.as_ref(), products)];
     drafts.extend(applied.events.iter().cloned());
-    let queued = enqueue(tx, ws, drafts, fanout).await?;
+    let queued = enqueue_to(tx, ws, drafts, fanout, &endpoints).await?;
     let deliveries = queued.iter().map(|(_, d)| d.len()).sum();
     Ok(Some((applied, deliveries)))
 }

@@ -200,10 +200,31 @@ pub async fn enqueue(
     if drafts.is_empty() {
         return Ok(Vec::new());
     }
-    let endpoints = match fanout.only {
+    let endpoints = fanout_endpoints(tx, ws, fanout).await?;
+    enqueue_to(tx, ws, drafts, fanout, &endpoints).await
+}
+
+/// The endpoints an event may go to: `fanout.only`, else the workspace's
+/// enabled ones.
+pub async fn fanout_endpoints(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    fanout: Fanout<'_>,
+) -> StoreResult<Vec<Endpoint>> {
+    Ok(match fanout.only {
         Some(e) => vec![e.clone()],
         None => tx.enabled_endpoints(ws).await?,
-    };
+    })
+}
+
+/// [`enqueue`] to `endpoints`, as [`fanout_endpoints`] read them in `tx`.
+pub async fn enqueue_to(
+    tx: &mut dyn LedgerTx,
+    ws: &WorkspaceId,
+    drafts: Vec<EventDraft>,
+    fanout: Fanout<'_>,
+    endpoints: &[Endpoint],
+) -> StoreResult<Vec<(EventId, Vec<DeliveryId>)>> {
     let first = fanout.now
         + chrono::Duration::from_std(fanout.first_delay).unwrap_or(chrono::Duration::zero());
     let mut written = Vec::with_capacity(drafts.len());
