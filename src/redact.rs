@@ -92,7 +92,7 @@ impl Redactor {
         if looks_like_json(&text) {
             return self.text(&compact_and_mask(&text));
         }
-        if !text.trim_start().starts_with('{') && text.contains('=') {
+        if text.contains('=') {
             let mut out = form_urlencoded::Serializer::new(String::new());
             for (k, v) in form_urlencoded::parse(text.trim().as_bytes()) {
                 let value = if is_secret_field(&k) { MASK.into() } else { v };
