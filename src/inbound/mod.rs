@@ -932,7 +932,9 @@ async fn targets_for(
     })
 }
 
-/// The dedupe reference: the transaction, else the gateway's event id, else the body's hash.
+/// The dedupe reference: the transaction, else the gateway's event id, else
+/// the body's hash. The storage asks for a transaction's statuses by this
+/// key (`storage::TRANSACTION_STATUSES`), so `tx:{id}` must stay its form.
 fn reference(event: &NormalizedEvent, body: &Result<Bytes, BodyError>) -> String {
     if let Some(tx) = &event.transaction_id {
         return format!("tx:{tx}");

@@ -283,7 +283,14 @@ impl LedgerTx for SqliteLedgerTx {
             ],
         )?;
         if let (Some(gw), Some(tx)) = (gw, transaction_id) {
-            self.link_grant_transaction(&g.id, gw, tx).await?;
+            // The grant's workspace is known here: no need to read it back
+            // as `link_grant_transaction` does.
+            writer::execute(
+                self.tx.conn()?,
+                "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&g.id.as_str(), &g.workspace_id.as_str(), &gw.as_str(), &tx],
+            )?;
         }
         Ok(())
     }
