@@ -31,9 +31,28 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 /// new one waits at most this long for its first try.
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Shared by every handler and task.
+/// Shared by every handler and task. One `Arc`: axum clones the state for
+/// every call, and this makes that one reference count instead of one per
+/// field (issue 9: dropping the per-field clones was 0.6 % of a call's CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
@@ -228,7 +247,7 @@ pub async fn run(
     if config.encryption_key.is_none() {
         tracing::warn!("GANCHO_ENCRYPTION_KEY is not set: gateway keys are stored unencrypted");
     }
-    let state = AppState {
+    let state = AppState::new(Shared {
         inbound_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight)),
         outbox: Outbox::new(&config.retry_schedule),
         metrics: Arc::new(Metrics::new()),
@@ -239,7 +258,7 @@ pub async fn run(
         ),
         config: Arc::new(config),
         clock,
-    };
+    });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, workspace = %workspace.public_id, "gancho is listening");
     let token = CancellationToken::new();
