@@ -472,11 +472,15 @@ mod tests {
     }
 
     fn write_probe(unit: &mut Unit) {
+        write_filler(unit, &[0; 16]);
+    }
+
+    fn write_filler(unit: &mut Unit, filler: &[u8]) {
         let conn = unit.conn().unwrap();
         writer::execute(
             conn,
             "INSERT INTO write_probe (filler) VALUES ($1)",
-            &[&vec![0_u8; 16]],
+            &[&filler],
         )
         .unwrap();
     }
@@ -716,6 +720,45 @@ mod tests {
     /// 200 concurrent units, every fifth dropped half-way: the others all
     /// commit, in fewer commits than units, and are there after a reopen;
     /// the dropped ones left nothing.
+    /// A unit that changes many pages (about 2 MiB of them: more than
+    /// SQLite would keep of its journal in memory were `temp_store` not
+    /// `MEMORY`, see `writer::open`) and is dropped still rolls back alone,
+    /// and the unit after it in the same group commits.
+    #[tokio::test]
+    async fn a_unit_past_the_journal_in_memory_still_rolls_back_alone() {
+        use crate::storage::rows::RowRead;
+        let dir = tempfile::tempdir().unwrap();
+        let (group, _health) = group_on(&dir, writer::sync_wal).await;
+        let mut unit = group.begin().await.unwrap();
+        for _ in 0..2000 {
+            write_filler(&mut unit, &[1; 1024]);
+        }
+        unit.commit().await.unwrap();
+
+        let mut big = group.begin().await.unwrap();
+        let changed = writer::execute(
+            big.conn().unwrap(),
+            "UPDATE write_probe SET filler = zeroblob(1024)",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(changed, 2000);
+        drop(big);
+        let mut next = group.begin().await.unwrap();
+        write_probe(&mut next);
+        next.commit().await.unwrap();
+
+        let mut unit = group.begin().await.unwrap();
+        let mut count =
+            |sql: &str| writer::query_one(unit.conn().unwrap(), sql, &[], |r| r.int("n")).unwrap();
+        assert_eq!(count("SELECT COUNT(*) AS n FROM write_probe"), 2001);
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM write_probe WHERE filler = zeroblob(1024)"),
+            0
+        );
+        unit.commit().await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_units_share_commits_and_a_dropped_one_leaves_the_rest() {
         let dir = tempfile::tempdir().unwrap();
