@@ -369,7 +369,7 @@ async fn extend(
     now: DateTime<Utc>,
     applied: &mut Applied,
 ) -> StoreResult<()> {
-    tx.link_grant_transaction(&existing.id, event.gateway, transaction_id)
+    tx.link_grant_transaction(existing, event.gateway, transaction_id)
         .await?;
     let expires_at = match (existing.expires_at, days) {
         (Some(end), Some(d)) => Some(end.max(now) + d),

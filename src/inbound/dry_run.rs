@@ -635,7 +635,7 @@ impl LedgerTx for DryRunTx<'_> {
 
     async fn link_grant_transaction(
         &mut self,
-        _grant: &GrantId,
+        _grant: &Grant,
         _gateway: GatewayKind,
         _transaction_id: &str,
     ) -> StoreResult<()> {

@@ -332,6 +332,12 @@ pub(crate) const GRANTS_FOR_SUBSCRIPTION: &str = "
       AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)
     ORDER BY granted_at, id";
 
+/// Links grant `$1` of workspace `$2` to transaction `$4` of gateway `$3`
+/// (`LedgerTx::link_grant_transaction`); the same on both backends.
+pub(crate) const INSERT_LINK: &str = "
+    INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
+    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
 /// How many times transaction `$3` of gateway `$2` in workspace `$1` was
 /// processed with one of `{statuses}` (their names, `$4` on), as `n`.
 /// Asked by the dedupe key, which for an event with a transaction id is
@@ -486,7 +492,7 @@ pub trait LedgerTx: Send {
     /// a refund of that transaction revokes it too.
     async fn link_grant_transaction(
         &mut self,
-        grant: &GrantId,
+        grant: &Grant,
         gateway: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()>;

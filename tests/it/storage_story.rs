@@ -332,7 +332,7 @@ async fn story(s: &dyn Store, ids: &Ids) -> Vec<String> {
         ..grant.clone()
     };
     tx.insert_grant(&manual).await.unwrap();
-    tx.link_grant_transaction(&grant.id, GatewayKind::Hotmart, "T2")
+    tx.link_grant_transaction(&grant, GatewayKind::Hotmart, "T2")
         .await
         .unwrap();
     note!(tx

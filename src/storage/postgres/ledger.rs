@@ -21,7 +21,7 @@ use crate::model::{
 use crate::storage::rows;
 use crate::storage::{
     placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreError, StoreResult,
-    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, TRANSACTION_STATUSES,
+    GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LINK, TRANSACTION_STATUSES,
 };
 
 pub(super) async fn insert_log(conn: &mut PgConnection, e: &LogEntry) -> StoreResult<()> {
@@ -388,22 +388,19 @@ impl LedgerTx for PgLedgerTx {
 
     async fn link_grant_transaction(
         &mut self,
-        grant: &GrantId,
+        grant: &Grant,
         gw: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()> {
         self.flush().await?;
-        sqlx::query(
-            "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
-             SELECT id, workspace_id, $2, $3 FROM grants WHERE id = $1
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(grant.as_str())
-        .bind(gw.as_str())
-        .bind(transaction_id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(INSERT_LINK)
+            .bind(grant.id.as_str())
+            .bind(grant.workspace_id.as_str())
+            .bind(gw.as_str())
+            .bind(transaction_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

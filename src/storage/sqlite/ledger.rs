@@ -19,7 +19,7 @@ use crate::model::{
 use crate::storage::rows::{self, id_strings, to_json, RowRead};
 use crate::storage::{
     placeholders, LedgerStore, LedgerTx, ProcessedEvent, StoreResult, CATEGORY_PRODUCTS,
-    ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LOOKUP,
+    ENABLED_ENDPOINTS, GRANTS_FOR_SUBSCRIPTION, GRANTS_FOR_TRANSACTION, INSERT_LINK, INSERT_LOOKUP,
     TRANSACTION_STATUSES,
 };
 
@@ -283,30 +283,26 @@ impl LedgerTx for SqliteLedgerTx {
             ],
         )?;
         if let (Some(gw), Some(tx)) = (gw, transaction_id) {
-            // The grant's workspace is known here: no need to read it back
-            // as `link_grant_transaction` does.
-            writer::execute(
-                self.tx.conn()?,
-                "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[&g.id.as_str(), &g.workspace_id.as_str(), &gw.as_str(), &tx],
-            )?;
+            self.link_grant_transaction(g, gw, tx).await?;
         }
         Ok(())
     }
 
     async fn link_grant_transaction(
         &mut self,
-        grant: &GrantId,
+        grant: &Grant,
         gw: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()> {
         writer::execute(
             self.tx.conn()?,
-            "INSERT INTO grant_transactions (grant_id, workspace_id, gateway, transaction_id)
-             SELECT id, workspace_id, $2, $3 FROM grants WHERE id = $1
-             ON CONFLICT DO NOTHING",
-            &[&grant.as_str(), &gw.as_str(), &transaction_id],
+            INSERT_LINK,
+            &[
+                &grant.id.as_str(),
+                &grant.workspace_id.as_str(),
+                &gw.as_str(),
+                &transaction_id,
+            ],
         )?;
         Ok(())
     }
