@@ -745,7 +745,8 @@ pub trait OutboundStore: Send + Sync {
     /// crash, a failed commit), the deliveries are sent again, as after a
     /// crash between a send and its record. [`Self::record_attempts`]
     /// waits for its commit, and so for every record before it.
-    /// PostgreSQL runs one transaction after the other. Returns the
+    /// PostgreSQL runs both in one transaction (one commit a round), and
+    /// when it fails records alone and claims nothing. Returns the
     /// record's count of dropped attempts and the claim's deliveries; a
     /// record that fails claims nothing.
     async fn record_then_claim(

@@ -9,7 +9,7 @@ mod outbound;
 mod pending;
 mod secrets;
 
-pub use outbound::claim_sql;
+pub use outbound::{claim_sql, CLAIM_TURN};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -264,7 +264,8 @@ async fn follow_config_changes(
 }
 
 /// A stable 64-bit key for a task's advisory lock.
-pub(super) fn lock_key(task: &str) -> i64 {
+#[doc(hidden)]
+pub fn lock_key(task: &str) -> i64 {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("gancho:{task}").as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
