@@ -6,7 +6,8 @@
 //! is the same whatever the batch's size, so each stays prepared on every
 //! connection. With one `VALUES` row per record, every batch size was a
 //! statement of its own, prepared and planned again on each pooled
-//! connection, more than its cache holds (issue 9).
+//! connection, more than its cache holds (issue 9). A record and the claim
+//! after it share one transaction ([`PgStore::record_and_claim`]).
 
 use std::collections::HashSet;
 
