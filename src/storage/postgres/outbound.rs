@@ -142,8 +142,9 @@ impl PgStore {
     /// `OutboundStore::record_then_claim`: one transaction that records
     /// the batch, then takes the claim's turn and leases what is due, so
     /// the worker's round waits for one `BEGIN` and one `COMMIT` (and its
-    /// fsync) instead of two of each; with one send in flight per round
-    /// trip, the rounds were what held a drain (issue 9). The record's row
+    /// fsync) instead of two of each: the worker records and claims one
+    /// round at a time, and its rounds, not the machine, held a drain to
+    /// 10 endpoints (45 % idle; issue 9). The record's row
     /// locks are its own deliveries', which the claim's `SKIP LOCKED`
     /// passes over, so holding them while waiting for the turn makes no
     /// cycle. When the transaction fails, the record is tried again alone
