@@ -60,11 +60,14 @@ CREATE TRIGGER log_entries_updated AFTER UPDATE ON log_entries
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION log_entries_updated();
 
-CREATE FUNCTION deliveries_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- New deliveries count up, deleted ones down: both triggers name their
+-- table `changed_rows`.
+CREATE FUNCTION deliveries_added_or_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO delivery_counts (workspace_id, status, shard, n)
-    SELECT workspace_id, status, gancho_counter_shard(), COUNT(*)
-    FROM new_rows GROUP BY workspace_id, status
+    SELECT workspace_id, status, gancho_counter_shard(),
+           CASE TG_OP WHEN 'DELETE' THEN -COUNT(*) ELSE COUNT(*) END
+    FROM changed_rows GROUP BY workspace_id, status
     ON CONFLICT (workspace_id, status, shard) DO UPDATE SET n = delivery_counts.n + excluded.n;
     RETURN NULL;
 END $$;
@@ -83,21 +86,12 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION deliveries_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO delivery_counts (workspace_id, status, shard, n)
-    SELECT workspace_id, status, gancho_counter_shard(), -COUNT(*)
-    FROM old_rows GROUP BY workspace_id, status
-    ON CONFLICT (workspace_id, status, shard) DO UPDATE SET n = delivery_counts.n + excluded.n;
-    RETURN NULL;
-END $$;
-
 CREATE TRIGGER deliveries_inserted AFTER INSERT ON deliveries
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION deliveries_inserted();
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION deliveries_added_or_removed();
 CREATE TRIGGER deliveries_updated AFTER UPDATE ON deliveries
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION deliveries_updated();
 CREATE TRIGGER deliveries_deleted AFTER DELETE ON deliveries
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted();
+    REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION deliveries_added_or_removed();

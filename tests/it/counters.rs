@@ -31,6 +31,14 @@ async fn seed(pool: &sqlx::PgPool) {
     .unwrap();
 }
 
+/// A new migrated database with [`seed`]'s rows, and a pool on it.
+async fn seeded_database() -> (PgDatabase, sqlx::PgPool) {
+    let db = PgDatabase::create(&pg_required()).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    seed(&pool).await;
+    (db, pool)
+}
+
 async fn log_entry(conn: &mut PgConnection, id: &str, status: &str) {
     sqlx::query(
         "INSERT INTO log_entries (id, workspace_id, at, direction, status, http_status, duration_ms,
@@ -64,13 +72,10 @@ async fn delivery(conn: &mut PgConnection, id: &str) {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn concurrent_transactions_never_wait_on_each_others_counters() {
-    let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
+    let (db, pool) = seeded_database().await;
     let store = PgStore::open(&db.url, 2, Duration::from_secs(30), false)
         .await
         .unwrap();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    seed(&pool).await;
     let mut conn_a = pool.acquire().await.unwrap();
     let mut conn_b = pool.acquire().await.unwrap();
     let mut a = conn_a.begin().await.unwrap();
@@ -171,14 +176,7 @@ async fn counters_and_rows(pool: &sqlx::PgPool) -> [Vec<(String, String, i64, i6
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn counters_match_the_rows_after_statements_of_many_rows() {
-    let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
-    // Migrated as the server migrates.
-    let store = PgStore::open(&db.url, 1, Duration::from_secs(30), false)
-        .await
-        .unwrap();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    seed(&pool).await;
+    let (_db, pool) = seeded_database().await;
     sqlx::raw_sql(
         "INSERT INTO events (id, workspace_id, type, payload, product_ids, created_at)
          VALUES ('evt_d', 'ws_d', 'purchase.approved', '{}', '[]', now());",
@@ -229,7 +227,6 @@ async fn counters_match_the_rows_after_statements_of_many_rows() {
         "ws_c's pending, failed and done: {deliveries:?}"
     );
     assert!(logs.len() >= 6, "{logs:?}");
-    drop(store);
 }
 
 /// The blocks a statement read, from `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`.
@@ -247,10 +244,7 @@ fn blocks_read(plan: &serde_json::Value) -> i64 {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn a_claim_reads_what_it_leases_not_the_whole_backlog_of_an_endpoint() {
-    let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    seed(&pool).await;
+    let (_db, pool) = seeded_database().await;
     sqlx::raw_sql(
         "INSERT INTO deliveries (id, workspace_id, event_id, event_type, endpoint_id, status, attempts,
              cycle_start, next_attempt_at, log_id, created_at, updated_at)
@@ -294,10 +288,7 @@ fn rows_removed(node: &serde_json::Value) -> i64 {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn a_claim_planned_on_empty_tables_reads_only_the_leased_to_count_the_busy() {
-    let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    seed(&pool).await;
+    let (_db, pool) = seeded_database().await;
     let mut conn = pool.acquire().await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "{}; PREPARE claim (timestamptz, timestamptz, bigint, bigint) AS {}",
@@ -384,10 +375,7 @@ async fn explain_claim(conn: &mut PgConnection, per_endpoint: i64) -> serde_json
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run with GANCHO_TEST_DATABASE_URL and --include-ignored (.ci/run does)"]
 async fn a_claim_counts_leases_without_revisiting_dead_ones() {
-    let admin = pg_required();
-    let db = PgDatabase::create(&admin).await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    seed(&pool).await;
+    let (_db, pool) = seeded_database().await;
     // 60,000 deliveries leased, then recorded (their leases let go), with
     // no vacuum between; 8 more leased now, and 100 due. Written without
     // the counters' triggers, which this does not need.

@@ -717,9 +717,6 @@ mod tests {
         writer::sync_wal(&wal).unwrap();
     }
 
-    /// 200 concurrent units, every fifth dropped half-way: the others all
-    /// commit, in fewer commits than units, and are there after a reopen;
-    /// the dropped ones left nothing.
     /// A unit that changes many pages (about 2 MiB of them: more than
     /// SQLite would keep of its journal in memory were `temp_store` not
     /// `MEMORY`, see `writer::open`) and is dropped still rolls back alone,
@@ -759,6 +756,9 @@ mod tests {
         unit.commit().await.unwrap();
     }
 
+    /// 200 concurrent units, every fifth dropped half-way: the others all
+    /// commit, in fewer commits than units, and are there after a reopen;
+    /// the dropped ones left nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_units_share_commits_and_a_dropped_one_leaves_the_rest() {
         let dir = tempfile::tempdir().unwrap();
