@@ -106,6 +106,30 @@ fn grants(conn: &Connection, sql: &str, params: writer::Params<'_>) -> StoreResu
     writer::query(conn, sql, params, |r| rows::grant(r))
 }
 
+impl SqliteLedgerTx {
+    /// [`INSERT_LINK`] on the unit's connection: a new grant's link is
+    /// written by `insert_grant` itself, without the boxed future a call
+    /// through the trait's async method would make for every grant.
+    fn insert_link(
+        &mut self,
+        grant: &Grant,
+        gw: GatewayKind,
+        transaction_id: &str,
+    ) -> StoreResult<()> {
+        writer::execute(
+            self.tx.conn()?,
+            INSERT_LINK,
+            &[
+                &grant.id.as_str(),
+                &grant.workspace_id.as_str(),
+                &gw.as_str(),
+                &transaction_id,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl LedgerTx for SqliteLedgerTx {
     /// The one writer connection already runs one unit at a time.
@@ -283,7 +307,7 @@ impl LedgerTx for SqliteLedgerTx {
             ],
         )?;
         if let (Some(gw), Some(tx)) = (gw, transaction_id) {
-            self.link_grant_transaction(g, gw, tx).await?;
+            self.insert_link(g, gw, tx)?;
         }
         Ok(())
     }
@@ -294,17 +318,7 @@ impl LedgerTx for SqliteLedgerTx {
         gw: GatewayKind,
         transaction_id: &str,
     ) -> StoreResult<()> {
-        writer::execute(
-            self.tx.conn()?,
-            INSERT_LINK,
-            &[
-                &grant.id.as_str(),
-                &grant.workspace_id.as_str(),
-                &gw.as_str(),
-                &transaction_id,
-            ],
-        )?;
-        Ok(())
+        self.insert_link(grant, gw, transaction_id)
     }
 
     async fn set_grant_expiry(
