@@ -1,10 +1,9 @@
 //! PostgreSQL's part of the outbound queries (the rest is
 //! `storage::sql::outbound`): the worker's claim locks what it leases with
 //! `FOR UPDATE SKIP LOCKED` and takes turns across instances, and a batch
-//! of attempts is recorded in three statements (each a round trip) that
-//! read their rows from arrays (`UNNEST`, as `pending.rs` does): their text
-//! is the same whatever the batch's size, so each stays prepared on every
-//! connection. With one `VALUES` row per record, every batch size was a
+//! of attempts is recorded in one statement ([`RECORD`]) that reads its
+//! rows from arrays (`UNNEST`, as `pending.rs` does): its text is the same
+//! whatever the batch's size, so it stays prepared on every connection. With one `VALUES` row per record, every batch size was a
 //! statement of its own, prepared and planned again on each pooled
 //! connection, more than its cache holds (issue 9). A record and the claim
 //! after it share one transaction ([`PgStore::record_and_claim`]).
@@ -71,55 +70,75 @@ async fn claim_turn(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// The batch's deliveries, updated where this worker's lease still holds
-/// (`RETURNING` the ids it did).
-const UPDATE_DELIVERIES: &str = "
-    UPDATE deliveries SET status = v.status, attempts = v.attempts, cycle_start = v.cycle_start,
-        next_attempt_at = v.next_attempt_at, lease_until = v.lease_until,
-        last_http_status = v.last_http_status, last_error = v.last_error, updated_at = v.updated_at
-    FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[],
-        $6::timestamptz[], $7::bigint[], $8::text[], $9::timestamptz[], $10::bigint[])
-        AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until, last_http_status,
-             last_error, updated_at, lease_token)
-    WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token
-    RETURNING deliveries.id";
-
-/// The batch's attempts; an attempt recorded again (a retried batch)
-/// replaces the first record.
-const INSERT_ATTEMPTS: &str = "
-    INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body,
-        duration_ms, error)
-    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[],
-        $6::bigint[], $7::text[])
-    ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at,
-        http_status = excluded.http_status, response_body = excluded.response_body,
-        duration_ms = excluded.duration_ms, error = excluded.error";
-
-/// The batch's log entries and their details, written or brought up to
+/// A batch of attempts in one statement: the deliveries are updated
+/// where this worker's lease still holds (`RETURNING` the ids it did), and
+/// only those deliveries' attempts and log entries are written (filtered
+/// by the update's ids in the statement, so a record is one round trip,
+/// not three; issue 9). An attempt recorded again (a retried batch)
+/// replaces the first record; a log entry is written or brought up to
 /// date (an outbound entry follows its delivery's latest attempt; its time
-/// and integration stay). The details' foreign key is checked at the end of
-/// the statement, when the entries are there.
-const UPSERT_LOGS: &str = "
-    WITH entries AS (
-        INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email, status,
-            http_status, duration_ms, integration_kind, integration_id, integration_name, attempts, error)
-        SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-            $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],
-            $13::text[], $14::bigint[], $15::text[])
-        ON CONFLICT (id) DO UPDATE SET status = excluded.status, http_status = excluded.http_status,
-            duration_ms = excluded.duration_ms, attempts = excluded.attempts, error = excluded.error
+/// and integration stay). Foreign keys between the parts (an attempt's
+/// delivery, a detail's entry) are checked at the end of the statement.
+///
+/// `$1` is the deliveries' ids, `$2`–`$10` their new state and the lease
+/// token they were claimed with; `$11`–`$16` the attempts; `$17`–`$31` the
+/// log entries' columns (`bind_log_columns`) and `$32` their details.
+const RECORD: &str = "
+    WITH updated AS (
+        UPDATE deliveries SET status = v.status, attempts = v.attempts,
+            cycle_start = v.cycle_start, next_attempt_at = v.next_attempt_at,
+            lease_until = v.lease_until, last_http_status = v.last_http_status,
+            last_error = v.last_error, updated_at = v.updated_at
+        FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[],
+            $6::timestamptz[], $7::bigint[], $8::text[], $9::timestamptz[], $10::bigint[])
+            AS v(id, status, attempts, cycle_start, next_attempt_at, lease_until,
+                 last_http_status, last_error, updated_at, lease_token)
+        WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token
+        RETURNING deliveries.id
+    ), attempts AS (
+        INSERT INTO delivery_attempts (delivery_id, number, at, http_status, response_body,
+            duration_ms, error)
+        SELECT a.* FROM UNNEST($1::text[], $11::bigint[], $12::timestamptz[], $13::bigint[],
+            $14::text[], $15::bigint[], $16::text[])
+            AS a(delivery_id, number, at, http_status, response_body, duration_ms, error)
+        WHERE a.delivery_id IN (SELECT id FROM updated)
+        ON CONFLICT (delivery_id, number) DO UPDATE SET at = excluded.at,
+            http_status = excluded.http_status, response_body = excluded.response_body,
+            duration_ms = excluded.duration_ms, error = excluded.error
+    ), entries AS (
+        INSERT INTO log_entries (id, workspace_id, at, direction, gateway, event_type, email,
+            status, http_status, duration_ms, integration_kind, integration_id, integration_name,
+            attempts, error)
+        SELECT l.id, l.workspace_id, l.at, l.direction, l.gateway, l.event_type, l.email,
+            l.status, l.http_status, l.duration_ms, l.integration_kind, l.integration_id,
+            l.integration_name, l.attempts, l.error
+        FROM UNNEST($1::text[], $17::text[], $18::text[], $19::timestamptz[], $20::text[],
+            $21::text[], $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[],
+            $27::text[], $28::text[], $29::text[], $30::bigint[], $31::text[])
+            AS l(delivery_id, id, workspace_id, at, direction, gateway, event_type, email,
+                 status, http_status, duration_ms, integration_kind, integration_id,
+                 integration_name, attempts, error)
+        WHERE l.delivery_id IN (SELECT id FROM updated)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+            http_status = excluded.http_status, duration_ms = excluded.duration_ms,
+            attempts = excluded.attempts, error = excluded.error
+    ), details AS (
+        INSERT INTO log_details (log_id, detail)
+        SELECT d.log_id, d.detail FROM UNNEST($1::text[], $17::text[], $32::text[])
+            AS d(delivery_id, log_id, detail)
+        WHERE d.delivery_id IN (SELECT id FROM updated)
+        ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail
     )
-    INSERT INTO log_details (log_id, detail)
-    SELECT * FROM UNNEST($1::text[], $16::text[])
-    ON CONFLICT (log_id) DO UPDATE SET detail = excluded.detail";
+    SELECT id FROM updated";
 
-/// Updates the batch's deliveries (see [`UPDATE_DELIVERIES`]) and returns
-/// the ids it updated.
-async fn update_deliveries(
+/// Runs [`RECORD`] for the batch and returns the ids of the deliveries it
+/// updated (whose lease held).
+async fn record_batch(
     conn: &mut PgConnection,
     records: &[AttemptRecord],
 ) -> StoreResult<HashSet<String>> {
-    let rows = sqlx::query(UPDATE_DELIVERIES)
+    let logs: Vec<&LogEntry> = records.iter().map(|r| &r.log).collect();
+    let query = sqlx::query(RECORD)
         .bind(col(records, |r| r.delivery.id.to_string()))
         .bind(col(records, |r| r.delivery.status.as_str().to_string()))
         .bind(col(records, |r| i64::from(r.delivery.attempts)))
@@ -130,6 +149,14 @@ async fn update_deliveries(
         .bind(col(records, |r| r.delivery.last_error.clone()))
         .bind(col(records, |r| r.delivery.updated_at))
         .bind(col(records, |r| r.delivery.lease_token))
+        .bind(col(records, |r| i64::from(r.attempt.number)))
+        .bind(col(records, |r| r.attempt.at))
+        .bind(col(records, |r| r.attempt.http_status.map(i64::from)))
+        .bind(col(records, |r| r.attempt.response_body.clone()))
+        .bind(col(records, |r| r.attempt.duration_ms))
+        .bind(col(records, |r| r.attempt.error.clone()));
+    let rows = bind_log_columns(query, &logs)
+        .bind(col(&logs, |e| rows::to_json(&e.detail)))
         .fetch_all(conn)
         .await
         .map_err(map_err)?;
@@ -182,8 +209,8 @@ impl PgStore {
         Ok(due)
     }
 
-    /// `OutboundStore::record_attempts`: one transaction of three
-    /// statements for the batch, and the endpoints' changes.
+    /// `OutboundStore::record_attempts`: one transaction of one statement
+    /// for the batch, and the endpoints' changes.
     pub(super) async fn record(
         &self,
         records: &[AttemptRecord],
@@ -226,9 +253,9 @@ async fn claim_in(conn: &mut PgConnection, claim: ClaimRequest) -> StoreResult<V
     Ok(due_deliveries(deliveries, &events, &endpoints))
 }
 
-/// The record on `conn`'s open transaction: three statements for the
-/// batch (their text is the same for any number of rows), and the
-/// endpoints' changes. Returns how many attempts were dropped (their
+/// The record on `conn`'s open transaction: one statement for the batch
+/// (its text is the same for any number of rows), and the endpoints'
+/// changes. Returns how many attempts were dropped (their
 /// delivery's lease had changed hands).
 async fn record_in(
     conn: &mut PgConnection,
@@ -238,14 +265,9 @@ async fn record_in(
     let fenced = if records.is_empty() {
         HashSet::new()
     } else {
-        update_deliveries(&mut *conn, records).await?
+        record_batch(&mut *conn, records).await?
     };
     let held = held_records(records, &fenced);
-    if !held.is_empty() {
-        insert_attempts(&mut *conn, &held).await?;
-        let logs: Vec<&LogEntry> = held.iter().map(|r| &r.log).collect();
-        upsert_logs(&mut *conn, &logs).await?;
-    }
     for r in &held {
         if let Some(reason) = &r.disable_endpoint {
             sqlx::query(
@@ -293,33 +315,4 @@ async fn rows_by_id(
         .fetch_all(conn)
         .await
         .map_err(map_err)
-}
-
-/// Writes the batch's attempts (see [`INSERT_ATTEMPTS`]).
-async fn insert_attempts(conn: &mut PgConnection, records: &[AttemptRecord]) -> StoreResult<()> {
-    sqlx::query(INSERT_ATTEMPTS)
-        .bind(col(records, |r| r.delivery.id.to_string()))
-        .bind(col(records, |r| i64::from(r.attempt.number)))
-        .bind(col(records, |r| r.attempt.at))
-        .bind(col(records, |r| r.attempt.http_status.map(i64::from)))
-        .bind(col(records, |r| r.attempt.response_body.clone()))
-        .bind(col(records, |r| r.attempt.duration_ms))
-        .bind(col(records, |r| r.attempt.error.clone()))
-        .execute(conn)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-/// Writes log entries and their details (see [`UPSERT_LOGS`]).
-async fn upsert_logs(conn: &mut PgConnection, entries: &[&LogEntry]) -> StoreResult<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    bind_log_columns(sqlx::query(UPSERT_LOGS), entries)
-        .bind(col(entries, |e| rows::to_json(&e.detail)))
-        .execute(conn)
-        .await
-        .map_err(map_err)?;
-    Ok(())
 }
