@@ -383,12 +383,8 @@ impl Database {
                 conn.close().await;
                 conn = sqlx::PgPool::connect(admin).await?;
                 conn.close().await;
-                let mut url = admin.clone();
-                if let Some(i) = url.rfind('/') {
-                    url.truncate(i);
-                }
                 Ok(Self {
-                    url: format!("{url}/{name}"),
+                    url: server::database_url(admin, &name),
                     admin: Some((admin.clone(), name)),
                 })
             }

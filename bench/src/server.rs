@@ -38,6 +38,25 @@ pub fn scratch_name(prefix: &str) -> String {
     format!("{prefix}{}{separator}{n}", std::process::id())
 }
 
+/// `admin`'s URL naming database `name` instead: the last segment of its
+/// path is replaced, and its query (`?host=/var/run/postgresql` for a Unix
+/// socket, `?sslmode=…`) is kept.
+pub fn database_url(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].rfind('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 impl ScratchDir {
     pub fn new() -> anyhow::Result<Self> {
         let path = std::env::temp_dir().join(scratch_name(SCRATCH_DIR));
@@ -390,6 +409,27 @@ mod tests {
         assert!(!left.exists());
         assert!(ours.exists() && other.exists());
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_database_url_keeps_the_admin_urls_host_and_query() {
+        let url = |admin| database_url(admin, "scratch");
+        assert_eq!(
+            url("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/scratch"
+        );
+        assert_eq!(
+            url("postgres://postgres@localhost/test?host=/var/run/postgresql"),
+            "postgres://postgres@localhost/scratch?host=/var/run/postgresql"
+        );
+        assert_eq!(
+            url("postgres://postgres@db"),
+            "postgres://postgres@db/scratch"
+        );
+        assert_eq!(
+            url("postgres:///test?sslmode=disable"),
+            "postgres:///scratch?sslmode=disable"
+        );
     }
 
     #[test]
