@@ -188,7 +188,7 @@ pub async fn apply(
     tx: &mut dyn LedgerTx,
     ws: &WorkspaceId,
     event: &NormalizedEvent,
-    email: Option<&Email>,
+    buyer: Buyer<'_>,
     targets: &Targets,
     now: DateTime<Utc>,
     drafts_events: bool,
@@ -198,14 +198,26 @@ pub async fn apply(
         ..Applied::default()
     };
     if grants_access(event.status) {
-        if let Some(email) = email {
-            let student = upsert_student(tx, ws, event, email, now, &mut applied).await?;
+        let found = match buyer {
+            Buyer::Unknown => None,
+            Buyer::Email(email) => {
+                let candidate = student_candidate(ws, event, email, now);
+                Some(tx.student_or_insert(&candidate).await?)
+            }
+            Buyer::Student(student, is_new) => Some((student, is_new)),
+        };
+        if let Some((student, is_new)) = found {
+            let student = upsert_student(tx, event, student, is_new, now, &mut applied).await?;
             grant(tx, &student, event, targets, now, &mut applied).await?;
         }
         return Ok(applied);
     }
-    if let Some(email) = email {
-        applied.student_id = tx.student_by_email(ws, email.as_str()).await?.map(|s| s.id);
+    match buyer {
+        Buyer::Unknown => {}
+        Buyer::Email(email) => {
+            applied.student_id = tx.student_by_email(ws, email.as_str()).await?.map(|s| s.id);
+        }
+        Buyer::Student(student, _) => applied.student_id = Some(student.id),
     }
     match event.status {
         CanonicalStatus::Refunded
@@ -220,16 +232,26 @@ pub async fn apply(
     Ok(applied)
 }
 
-async fn upsert_student(
-    tx: &mut dyn LedgerTx,
+/// Who an event is about, as the caller knows them.
+pub enum Buyer<'a> {
+    /// The event names no valid e-mail.
+    Unknown,
+    /// Their e-mail, not yet looked up.
+    Email(&'a Email),
+    /// A granting event's student, read or written with the event's claim
+    /// (`LedgerTx::claim_with_student`); `true` when it was written.
+    Student(Student, bool),
+}
+
+/// The student a granting event creates when none has its e-mail.
+pub fn student_candidate(
     ws: &WorkspaceId,
     event: &NormalizedEvent,
     email: &Email,
     now: DateTime<Utc>,
-    applied: &mut Applied,
-) -> StoreResult<Student> {
+) -> Student {
     let c = &event.customer;
-    let candidate = Student {
+    Student {
         id: StudentId::new(),
         workspace_id: ws.clone(),
         email: email.as_str().to_string(),
@@ -239,8 +261,20 @@ async fn upsert_student(
         status: StudentStatus::Active,
         created_at: now,
         updated_at: now,
-    };
-    let (mut student, is_new) = tx.student_or_insert(&candidate).await?;
+    }
+}
+
+/// Completes a granting event's student: an existing one gets what it
+/// lacked from the event, a new one its `student.created` event.
+async fn upsert_student(
+    tx: &mut dyn LedgerTx,
+    event: &NormalizedEvent,
+    mut student: Student,
+    is_new: bool,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> StoreResult<Student> {
+    let c = &event.customer;
     applied.student_id = Some(student.id.clone());
     if !is_new {
         // Fill in what we did not know; never overwrite what the admin may have edited.

@@ -432,6 +432,21 @@ pub trait LedgerTx: Send {
         self.claim_event(event).await
     }
 
+    /// [`Self::lock_and_claim`], then, when the event is new,
+    /// [`Self::student_or_insert`] for `candidate`: `None` when the event
+    /// was processed before (and then no student is written).
+    async fn claim_with_student(
+        &mut self,
+        keys: &[String],
+        event: &ProcessedEvent,
+        candidate: &Student,
+    ) -> StoreResult<Option<(Student, bool)>> {
+        if !self.lock_and_claim(keys, event).await? {
+            return Ok(None);
+        }
+        self.student_or_insert(candidate).await.map(Some)
+    }
+
     /// The student with `candidate`'s e-mail, or else `candidate`, inserted:
     /// `(student, true)` when it was inserted. Another writer's student
     /// created meanwhile is found, not duplicated (the unique e-mail holds).

@@ -122,6 +122,35 @@ static STUDENT_OR_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new
     )
 });
 
+/// The claim of `$1`–`$8` ([`bind_claim`]) after the locks of `{locks}`
+/// (`$18`), and, when it is new, [`STUDENT_OR_INSERT`]'s student of
+/// `$9`–`$17` ([`bind_student`] shifted by eight): one row, `claimed`
+/// and the student's columns with `is_new` (all null when the claim is a
+/// duplicate, or when the student was committed by another transaction
+/// after the statement's snapshot, which predates the locks: then the
+/// caller reads it).
+const CLAIM_WITH_STUDENT: &str = "
+    WITH claimed AS (
+        INSERT INTO processed_events (workspace_id, gateway, reference, status, transaction_id,
+            subscription_id, log_id, processed_at)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM ({locks}) AS locked
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), inserted AS (
+        INSERT INTO students (id, workspace_id, email, name, phone, document, status, created_at,
+            updated_at)
+        SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17 WHERE EXISTS (SELECT 1 FROM claimed)
+        ON CONFLICT (workspace_id, email) DO NOTHING
+        RETURNING *
+    ), student AS (
+        SELECT *, TRUE AS is_new FROM inserted
+        UNION ALL
+        SELECT *, FALSE AS is_new FROM students
+        WHERE workspace_id = $10 AND email = $11 AND EXISTS (SELECT 1 FROM claimed)
+    )
+    SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, s.*
+    FROM (SELECT 1) AS one LEFT JOIN student s ON TRUE";
+
 fn sorted_lock_keys(keys: &[String]) -> Vec<i64> {
     let mut ids: Vec<i64> = keys.iter().map(|k| super::lock_key(k)).collect();
     ids.sort_unstable();
@@ -221,6 +250,38 @@ impl LedgerTx for PgLedgerTx {
             .await
             .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// One statement ([`CLAIM_WITH_STUDENT`]) instead of two; when its
+    /// student part comes back empty for a new claim, one more reads the
+    /// student (or writes it, if it went meanwhile).
+    async fn claim_with_student(
+        &mut self,
+        keys: &[String],
+        e: &ProcessedEvent,
+        candidate: &Student,
+    ) -> StoreResult<Option<(Student, bool)>> {
+        let ids = sorted_lock_keys(keys);
+        let locks = if ids.is_empty() {
+            "SELECT 1".to_string()
+        } else {
+            advisory_locks("pg_advisory_xact_lock", 18, ids.len(), ", ")
+        };
+        let sql = CLAIM_WITH_STUDENT.replace("{locks}", &locks);
+        let row = bind_student(bind_claim(sqlx::query(AssertSqlSafe(sql)), e), candidate)
+            .bind(ids)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        let claimed: bool = sqlx::Row::try_get(&row, "claimed").map_err(map_err)?;
+        if !claimed {
+            return Ok(None);
+        }
+        let is_new: Option<bool> = sqlx::Row::try_get(&row, "is_new").map_err(map_err)?;
+        match is_new {
+            Some(is_new) => Ok(Some((rows::student(&row)?, is_new))),
+            None => self.student_or_insert(candidate).await.map(Some),
+        }
     }
 
     async fn transaction_has_status(
