@@ -207,7 +207,7 @@ pub async fn apply(
             Buyer::Student(student, is_new) => Some((student, is_new)),
         };
         if let Some((student, is_new)) = found {
-            let student = upsert_student(tx, event, student, is_new, now, &mut applied).await?;
+            let student = complete_student(tx, event, student, is_new, now, &mut applied).await?;
             grant(tx, &student, event, targets, now, &mut applied).await?;
         }
         return Ok(applied);
@@ -266,7 +266,7 @@ pub fn student_candidate(
 
 /// Completes a granting event's student: an existing one gets what it
 /// lacked from the event, a new one its `student.created` event.
-async fn upsert_student(
+async fn complete_student(
     tx: &mut dyn LedgerTx,
     event: &NormalizedEvent,
     mut student: Student,

@@ -695,14 +695,13 @@ pub(crate) const DEFER_DELIVERY: &str =
 
 /// The records of `chunk` whose delivery the fenced update wrote (its id in
 /// `fenced`); the others lost their lease and write nothing more.
-pub(crate) fn held_records(
-    chunk: &[AttemptRecord],
+pub(crate) fn held_records<'a>(
+    chunk: &'a [AttemptRecord],
     fenced: &std::collections::HashSet<String>,
-) -> Vec<AttemptRecord> {
+) -> Vec<&'a AttemptRecord> {
     chunk
         .iter()
         .filter(|r| fenced.contains(r.delivery.id.as_str()))
-        .cloned()
         .collect()
 }
 

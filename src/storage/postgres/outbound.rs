@@ -3,9 +3,10 @@
 //! `FOR UPDATE SKIP LOCKED` and takes turns across instances, and a batch
 //! of attempts is recorded in one statement ([`RECORD`]) that reads its
 //! rows from arrays (`UNNEST`, as `pending.rs` does): its text is the same
-//! whatever the batch's size, so it stays prepared on every connection. With one `VALUES` row per record, every batch size was a
-//! statement of its own, prepared and planned again on each pooled
-//! connection, more than its cache holds (issue 9). A record and the claim
+//! whatever the batch's size, so it stays prepared on every connection.
+//! With one `VALUES` row per record, every batch size was a statement of
+//! its own, prepared and planned again on each pooled connection, more
+//! than its cache holds (issue 9). A record and the claim
 //! after it share one transaction ([`PgStore::record_and_claim`]).
 
 use std::collections::HashSet;
@@ -255,8 +256,8 @@ async fn claim_in(conn: &mut PgConnection, claim: ClaimRequest) -> StoreResult<V
 
 /// The record on `conn`'s open transaction: one statement for the batch
 /// (its text is the same for any number of rows), and the endpoints'
-/// changes. Returns how many attempts were dropped (their
-/// delivery's lease had changed hands).
+/// changes. Returns how many attempts were dropped (their delivery's
+/// lease had changed hands).
 async fn record_in(
     conn: &mut PgConnection,
     records: &[AttemptRecord],
